@@ -1,0 +1,1 @@
+"""Replays schedules for real with TensorFlow/Keras jobs; also home of the `gpusched` CLI, the only layer that sees all others."""

@@ -1,0 +1,144 @@
+"""Shared CLI plumbing: one-line user errors (exit 2), trace and cluster options, output formats.
+
+Commands are thin: they parse flags, call a pure library function, write results and print a
+summary. Heavy libraries are imported inside commands so `gpusched --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import sys
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from traces.errors import UserError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SAMPLE_TRACE_NAME = "itp-cluster05.csv"
+# The sample (ITP cluster05: 3,629 jobs over 59 days, jobs of 1-8 GPUs) offers ~10 GPUs of load
+# on average; 2 nodes x 8 GPUs keeps it busy (~63% utilised) but stable.
+SAMPLE_NODES = 2
+SAMPLE_GPUS_PER_NODE = 8
+
+
+class OutFormat(str, enum.Enum):
+    csv = "csv"
+    parquet = "parquet"
+    json = "json"
+
+
+def sample_trace() -> Path:
+    """The trace slice that ships inside the package (see traces/data/SOURCE.md)."""
+    return Path(str(resources.files("traces") / "data" / SAMPLE_TRACE_NAME))
+
+
+def fail(message: str) -> None:
+    typer.echo(f"gpusched: error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(2)
+
+
+def user_errors(func: F) -> F:
+    """Turn a `UserError` into one line on stderr and exit status 2; anything else is a bug."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            typer.echo("gpusched: interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def info(message: str) -> None:
+    """Progress and notes go to stderr so stdout stays clean for results."""
+    typer.echo(message, err=True)
+
+
+# ----- shared options -------------------------------------------------------------------------
+TraceArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Trace file(s): any supported format, plain or .gz (several only for formats that span "
+        "files, e.g. ITP clusters). Default: the sample that ships with gpusched.",
+        show_default=False,
+    ),
+]
+TraceFormatOpt = Annotated[
+    str | None,
+    typer.Option("--trace-format", help="Force a trace format instead of detecting it from the header "
+                 "(see `gpusched traces formats`).", show_default=False),
+]
+ClusterFileOpt = Annotated[
+    Path | None,
+    typer.Option("--cluster", help="Cluster TOML file ([[nodes]] tables with count, gpu_type, num_gpus, "
+                 "gpu_mem_gib, rack).", show_default=False),
+]
+NodesOpt = Annotated[int | None, typer.Option("--nodes", help="Number of identical nodes.", show_default=False)]
+GpusPerNodeOpt = Annotated[int, typer.Option("--gpus-per-node", help="GPUs per node (with --nodes).")]
+GpuTypeOpt = Annotated[str, typer.Option("--gpu-type", help="GPU type of every node (with --nodes).")]
+GpuMemOpt = Annotated[float, typer.Option("--gpu-mem-gib", help="Memory per GPU in GiB (with --nodes).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for every random choice; same seed, same output.")]
+FormatOpt = Annotated[OutFormat, typer.Option("--format", help="Format of the result tables.")]
+
+
+def load_trace(paths: list[Path] | None, fmt: str | None) -> Any:
+    """Read the given trace (or the shipped sample) and return its `TraceData`."""
+    from traces.readers.registry import read_trace
+
+    return read_trace(paths or [sample_trace()], fmt)
+
+
+def trace_name(paths: list[Path] | None) -> str:
+    """How errors and reports name the trace."""
+    return ", ".join(str(p) for p in paths) if paths else f"sample {SAMPLE_TRACE_NAME}"
+
+
+def resolve_cluster(
+    cluster_file: Path | None,
+    nodes: int | None,
+    gpus_per_node: int,
+    gpu_type: str,
+    gpu_mem_gib: float,
+    trace_cluster: Any = None,
+) -> Any:
+    """--cluster FILE, else --nodes flags, else the trace's own cluster, else the sample default."""
+    from traces.cluster import Cluster, load_cluster_toml
+
+    if cluster_file is not None and nodes is not None:
+        raise UserError("give either --cluster FILE or --nodes N, not both")
+    if cluster_file is not None:
+        return load_cluster_toml(cluster_file)
+    if nodes is not None:
+        return Cluster.uniform(nodes, gpus_per_node, gpu_type, gpu_mem_gib)
+    if trace_cluster is not None:
+        return trace_cluster
+    return Cluster.uniform(SAMPLE_NODES, gpus_per_node, gpu_type, gpu_mem_gib)
+
+
+def print_report_lines(lines: list[str]) -> None:
+    for line in lines:
+        info(line)
+
+
+def check_out_dir(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: --out must be a directory, but a file is there")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot create the output directory ({exc.strerror})") from None
+    return out
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()

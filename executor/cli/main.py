@@ -1,0 +1,32 @@
+"""The `gpusched` command: one Typer app, one module per subcommand."""
+
+from __future__ import annotations
+
+import typer
+
+from executor.cli import simulate as simulate_cmd
+from executor.cli import traces_cmd
+
+app = typer.Typer(
+    name="gpusched",
+    help=(
+        "Replay GPU-cluster job traces through a discrete-event model of a GPU cluster and report "
+        "job completion time, queueing delay, utilisation and fairness.\n\n"
+        "Start with `gpusched simulate` (no arguments: the shipped sample trace on a default "
+        "cluster), then `gpusched traces inspect YOUR_TRACE`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("simulate")(simulate_cmd.simulate)
+app.add_typer(traces_cmd.app, name="traces")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Discrete-event model of a GPU cluster: cluster, engine, policies, schedules, metrics."""

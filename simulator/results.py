@@ -1,0 +1,122 @@
+"""Write a run's tables to a folder: jobs, summary, timeline (csv, parquet or json) and schedule.csv.
+
+Every file is written atomically (a temporary file in the same folder, then `os.replace`),
+so a reader never sees half a file and an interrupted run leaves the old file intact.
+Output is byte-for-byte deterministic: CSV floats are Python `repr` (shortest exact form,
+empty for NaN), JSON is a list of row objects with NaN as null (like `schedule_io`), and
+Parquet carries no timestamps. The schedule is always CSV, in `simulator.schedule_io`'s
+long form.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from simulator.schedule import Schedule
+from simulator.schedule_io import write_schedule
+from traces.errors import UserError
+
+FORMATS: tuple[str, ...] = ("csv", "parquet", "json")
+TABLES: tuple[str, ...] = ("jobs", "summary", "timeline")
+SCHEDULE_FILE = "schedule.csv"
+
+
+class ResultTables(Protocol):
+    """What `write_results` needs; `simulator.run.SimResult` is one."""
+
+    @property
+    def jobs(self) -> pa.Table: ...
+
+    @property
+    def summary(self) -> pa.Table: ...
+
+    @property
+    def timeline(self) -> pa.Table: ...
+
+    @property
+    def schedule(self) -> Schedule: ...
+
+
+def write_results(result_tables: ResultTables, out_dir: str | os.PathLike[str], fmt: str = "csv") -> dict[str, Path]:
+    """Write jobs/summary/timeline as `<name>.<fmt>` and `schedule.csv`; returns name -> path."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown output format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder; expected an output folder")
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for name in TABLES:
+        table: pa.Table = getattr(result_tables, name)
+        path = out / f"{name}.{fmt}"
+        write_table(table, path, fmt)
+        paths[name] = path
+    paths["schedule"] = write_schedule(result_tables.schedule, out / SCHEDULE_FILE, "csv")
+    return paths
+
+
+def write_table(table: pa.Table, path: Path, fmt: str) -> None:
+    """One table to one file, atomically."""
+    if fmt == "csv":
+        data = _csv_text(table).encode("utf-8")
+        _atomic(path, lambda tmp: tmp.write_bytes(data))
+    elif fmt == "json":
+        text = _json_text(table)
+        _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    elif fmt == "parquet":
+        _atomic(path, lambda tmp: pq.write_table(table, tmp))
+    else:
+        raise UserError(f"unknown output format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def write_json(data: Any, path: Path) -> None:
+    """A JSON document (sorted keys, NaN refused), atomically."""
+    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _cell_strings(column: pa.ChunkedArray) -> list[str]:
+    values = column.to_pylist()
+    if pa.types.is_floating(column.type):
+        return ["" if v is None or math.isnan(v) else repr(v) for v in values]
+    return ["" if v is None else str(v) for v in values]
+
+
+def _csv_text(table: pa.Table) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(table.column_names)
+    writer.writerows(zip(*(_cell_strings(table.column(i)) for i in range(table.num_columns)), strict=True))
+    return buf.getvalue()
+
+
+def _json_value(v: Any) -> Any:
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def _json_text(table: pa.Table) -> str:
+    rows = [{k: _json_value(v) for k, v in row.items()} for row in table.to_pylist()]
+    return json.dumps(rows, allow_nan=False, indent=1) + "\n"
+
+
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,29 @@
+"""The one door to OR-Tools CP-SAT: every module that builds or solves a CP-SAT model imports `cp_model` from here.
+
+Importing TensorFlow before OR-Tools makes CP-SAT segfault (upstream or-tools#3230: both ship
+their own copies of protobuf/absl symbols, and the first one loaded wins). This module refuses
+to load OR-Tools after TensorFlow with a clear error instead of a later crash, and
+`executor.backend` (the one door to TensorFlow) imports this module first, so inside gpusched
+the bad order cannot happen.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+class ImportOrderError(ImportError):
+    """TensorFlow was imported before OR-Tools; CP-SAT would segfault."""
+
+
+_CP_MODEL = "ortools.sat.python.cp_model"
+
+if "tensorflow" in sys.modules and _CP_MODEL not in sys.modules:
+    raise ImportOrderError(
+        "TensorFlow was imported before OR-Tools, which makes CP-SAT crash (or-tools#3230); "
+        "import solvers.cpsat (or executor.backend) before tensorflow"
+    )
+
+from ortools.sat.python import cp_model  # noqa: E402
+
+__all__ = ["ImportOrderError", "cp_model"]

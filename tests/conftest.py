@@ -1,0 +1,36 @@
+"""Shared test set-up: hypothesis profiles and paths to the shared traces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", deadline=None, max_examples=30)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+REPO = Path(__file__).resolve().parent.parent
+# Real public traces (not shipped): ../shared/traces next to the checkout, or $GPUSCHED_SHARED_TRACES.
+def _find_shared() -> Path:
+    env = os.environ.get("GPUSCHED_SHARED_TRACES")
+    if env:
+        return Path(env)
+    for cand in (REPO.parent / "shared" / "traces", Path("/work/shared/traces")):
+        if cand.is_dir():
+            return cand
+    return REPO.parent / "shared" / "traces"
+
+
+SHARED_TRACES = _find_shared()
+
+
+@pytest.fixture(scope="session")
+def shared_traces() -> Path:
+    if not SHARED_TRACES.is_dir():
+        pytest.skip(f"shared traces not found at {SHARED_TRACES} (set GPUSCHED_SHARED_TRACES)")
+    return SHARED_TRACES

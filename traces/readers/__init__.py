@@ -1,0 +1,1 @@
+"""Trace readers, one module per format; the registry lives in `traces.readers.registry`."""
