@@ -63,10 +63,10 @@ def main() -> None:
     )
     for policy in ("fcfs", "sjf"):
         engine_s = best_of(
-            args.repeat, lambda: Engine(workload, cluster, make_policy(policy), make_placement("pack")).run()
+            args.repeat, lambda p=policy: Engine(workload, cluster, make_policy(p), make_placement("pack")).run()
         )
         config = SimConfig(policy=policy, placement="pack", seed=args.seed)
-        sim_s = best_of(args.repeat, lambda: simulate(workload, cluster, config))
+        sim_s = best_of(args.repeat, lambda c=config: simulate(workload, cluster, c))
         print(
             f"{policy:5s} engine {args.jobs / engine_s:10,.0f} jobs/s ({engine_s:.2f} s)   "
             f"simulate {args.jobs / sim_s:10,.0f} jobs/s ({sim_s:.2f} s)"

@@ -122,7 +122,9 @@ def run_case(name: str, fmt: str, paths: list[Path]) -> dict[str, object]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("shared", nargs="?", help="shared traces dir (default $GPUSCHED_SHARED_TRACES or ../shared/traces)")
+    parser.add_argument(
+        "shared", nargs="?", help="shared traces dir (default $GPUSCHED_SHARED_TRACES or ../shared/traces)"
+    )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the generated native traces")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

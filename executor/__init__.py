@@ -1,1 +1,4 @@
-"""Replays schedules for real with TensorFlow/Keras jobs; also home of the `gpusched` CLI, the only layer that sees all others."""
+"""Replays schedules for real with TensorFlow/Keras jobs.
+
+Also home of the `gpusched` CLI, the only layer that sees all others.
+"""

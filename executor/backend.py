@@ -31,7 +31,8 @@ def load_keras(backend: str | None = None) -> ModuleType:
         return importlib.import_module("keras")
     except ImportError as exc:
         raise UserError(
-            f"the executor needs TensorFlow/Keras ({exc.name or exc}); install it with: pip install \"gpusched[executor]\""
+            f"the executor needs TensorFlow/Keras ({exc.name or exc}); "
+            'install it with: pip install "gpusched[executor]"'
         ) from None
 
 

@@ -180,8 +180,8 @@ class FreeGpus:
         gpus: list[int] = []
         clear: dict[int, int] = {}
         for gid in gpu_ids:
-            g = index.get(gid)
-            if g is None:
+            g = index.get(gid, -1)
+            if g < 0:
                 raise ValueError(f"GPU {gid!r} is not in the cluster")
             node = node_of[g]
             bit = bit_of[g]

@@ -34,7 +34,7 @@ class Node:
             raise ValueError(f"node_id must be non-empty without '/', got {self.node_id!r}")
         if not self.gpu_type:
             raise ValueError(f"node {self.node_id}: gpu_type must be non-empty")
-        if int(self.num_gpus) != self.num_gpus or self.num_gpus < 1:
+        if not math.isfinite(self.num_gpus) or int(self.num_gpus) != self.num_gpus or self.num_gpus < 1:
             raise ValueError(f"node {self.node_id}: num_gpus must be an integer >= 1, got {self.num_gpus}")
         if not math.isfinite(self.gpu_mem_gib) or self.gpu_mem_gib <= 0:
             raise ValueError(f"node {self.node_id}: gpu_mem_gib must be > 0, got {self.gpu_mem_gib}")
@@ -77,6 +77,10 @@ class Cluster:
             raise UserError(
                 f"a cluster needs --nodes >= 1 and --gpus-per-node >= 1, got {num_nodes} and {gpus_per_node}"
             )
+        if not gpu_type.strip():
+            raise UserError("--gpu-type must be a non-empty GPU type name")
+        if not math.isfinite(gpu_mem_gib) or gpu_mem_gib <= 0:
+            raise UserError(f"--gpu-mem-gib must be a number > 0, got {gpu_mem_gib}")
         return Cluster(
             tuple(
                 Node(
@@ -126,7 +130,7 @@ def load_cluster_toml(path: str | Path) -> Cluster:
     """Read a cluster file. Example::
 
         [[nodes]]
-        count = 4            # four identical nodes, ids gpu0..gpu3 unless `id` is given
+        count = 4            # four identical nodes, ids a100-0..a100-3 unless `id` is given
         gpu_type = "A100"
         num_gpus = 8
         gpu_mem_gib = 80
@@ -136,7 +140,7 @@ def load_cluster_toml(path: str | Path) -> Cluster:
     if path.is_dir():
         raise TraceError(path, "is a directory", expected="a cluster TOML file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: editors may add a BOM
     except FileNotFoundError:
         raise TraceError(path, "no such file") from None
     except UnicodeDecodeError:
@@ -145,11 +149,11 @@ def load_cluster_toml(path: str | Path) -> Cluster:
         raise TraceError(path, f"not valid TOML ({exc})") from None
     unknown = set(data) - {"nodes"}
     if unknown:
-        raise TraceError(path, field=sorted(unknown)[0], expected="only the key 'nodes' at top level",
-                         found="an unknown key")
+        raise TraceError(path, "unknown key", field=sorted(unknown)[0], expected="only [[nodes]] tables at top level")
     groups = data.get("nodes")
     if not isinstance(groups, list) or not groups:
-        raise TraceError(path, field="nodes", expected="one or more [[nodes]] tables", found=type(groups).__name__)
+        raise TraceError(path, field="nodes", expected="one or more [[nodes]] tables",
+                         found="nothing" if groups is None else type(groups).__name__)
     nodes: list[Node] = []
     for gi, g in enumerate(groups):
         key = f"nodes[{gi}]"
@@ -157,8 +161,8 @@ def load_cluster_toml(path: str | Path) -> Cluster:
             raise TraceError(path, field=key, expected="a table")
         bad = set(g) - _NODE_KEYS
         if bad:
-            raise TraceError(path, field=f"{key}.{sorted(bad)[0]}",
-                             expected="one of " + ", ".join(sorted(_NODE_KEYS)), found="an unknown key")
+            raise TraceError(path, "unknown key", field=f"{key}.{sorted(bad)[0]}",
+                             expected="one of " + ", ".join(sorted(_NODE_KEYS)))
         count = _get(path, g, key, "count", int, 1)
         gpu_type = _get(path, g, key, "gpu_type", str, None)
         num_gpus = _get(path, g, key, "num_gpus", int, None)
@@ -167,6 +171,8 @@ def load_cluster_toml(path: str | Path) -> Cluster:
         node_id = _get(path, g, key, "id", str, "")
         if count < 1:
             raise TraceError(path, field=f"{key}.count", expected="an integer >= 1", found=count)
+        if not gpu_type.strip():
+            raise TraceError(path, field=f"{key}.gpu_type", expected="a non-empty string", found=gpu_type)
         if num_gpus < 1:
             raise TraceError(path, field=f"{key}.num_gpus", expected="an integer >= 1", found=num_gpus)
         if not math.isfinite(mem) or mem <= 0:
@@ -176,7 +182,7 @@ def load_cluster_toml(path: str | Path) -> Cluster:
         if node_id and "/" in node_id:
             raise TraceError(path, field=f"{key}.id", expected="an id without '/'", found=node_id)
         for _ in range(count):
-            nid = node_id or f"{_slug(gpu_type)}{sum(1 for n in nodes if n.gpu_type == gpu_type)}"
+            nid = node_id or f"{_slug(gpu_type)}-{sum(1 for n in nodes if _slug(n.gpu_type) == _slug(gpu_type))}"
             nodes.append(Node(nid, gpu_type, num_gpus, mem, rack))
     ids = Counter(n.node_id for n in nodes)
     dup = [k for k, c in ids.items() if c > 1]
@@ -192,10 +198,12 @@ def _slug(text: str) -> str:
 def _get(path: Path, table: dict[str, Any], where: str, key: str, typ: Any, default: Any) -> Any:
     if key not in table:
         if default is None:
-            raise TraceError(path, field=f"{where}.{key}", expected="this key", found="nothing")
+            raise TraceError(path, "missing key", field=f"{where}.{key}", expected=_TYPE_NAMES[typ])
         return default
     value = table[key]
     if isinstance(value, bool) or not isinstance(value, typ):
-        names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-        raise TraceError(path, field=f"{where}.{key}", expected=f"a {names}", found=repr(value))
+        raise TraceError(path, field=f"{where}.{key}", expected=_TYPE_NAMES[typ], found=value)
     return value
+
+
+_TYPE_NAMES: dict[Any, str] = {int: "an integer", str: "a string", (int, float): "a number"}

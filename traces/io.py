@@ -20,6 +20,7 @@ from traces.errors import TraceError
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
+PEEK_BYTES = 64 * 1024  # enough for any header line
 
 
 def check_file(path: Path) -> None:
@@ -82,10 +83,13 @@ class CsvRows:
             raise TraceError(path, f"line 1: not CSV ({exc})") from None
         self.header = [h.strip() for h in header]
         self._first: list[str] | None = None
-        for row in self._reader:
-            if row and any(x.strip() for x in row):
-                self._first = row
-                break
+        try:
+            for row in self._reader:
+                if row and any(x.strip() for x in row):
+                    self._first = row
+                    break
+        except csv.Error as exc:
+            raise TraceError(path, f"not valid CSV ({exc})", row=1) from None
         if self._first is None:
             raise TraceError(path, "the file has a header but no rows", expected="at least one data row")
 
@@ -128,7 +132,7 @@ def peek_header(path: Path) -> list[str] | None:
         return None
     try:
         with open_binary(path) as f:
-            head = f.read(64 * 1024)
+            head = f.read(PEEK_BYTES)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise TraceError(path, f"the gzip stream is truncated or corrupt ({exc})") from None
     # Only the header line matters here; a bad byte further down is the reader's to report.
@@ -136,7 +140,7 @@ def peek_header(path: Path) -> list[str] | None:
     try:
         first = first_bytes.decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError as exc:
-        if len(first_bytes) == len(head) and exc.start >= len(head) - 4:
+        if len(first_bytes) == len(head) == PEEK_BYTES and exc.reason == "unexpected end of data":
             first = first_bytes[: exc.start].decode("utf-8-sig")  # a character cut by the 64 KiB peek
         else:
             raise TraceError(

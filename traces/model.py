@@ -93,7 +93,7 @@ def _job_problem(
         return f"submit_s must be finite and >= 0, got {submit_s}"
     if not math.isfinite(duration_s) or duration_s <= 0:
         return f"duration_s must be finite and > 0, got {duration_s}"
-    if int(num_gpus) != num_gpus or num_gpus < 1:
+    if not math.isfinite(num_gpus) or int(num_gpus) != num_gpus or num_gpus < 1:
         return f"num_gpus must be an integer >= 1, got {num_gpus}"
     if not (0 < gpu_frac <= 1):
         return f"gpu_frac must be in (0, 1], got {gpu_frac}"
@@ -217,6 +217,11 @@ class Workload:
                 if arr.dtype.kind == "f":
                     if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
                         raise UserError(f"{source or '<input>'}: column '{name}' must hold integers")
+                info = np.iinfo(np.int32)
+                if n and (arr.min() < info.min or arr.max() > info.max):  # astype would wrap silently
+                    raise UserError(
+                        f"{source or '<input>'}: column '{name}' must hold integers in [{info.min}, {info.max}]"
+                    )
                 return arr.astype(np.int32)
             return arr.astype(np.float64)
 
@@ -316,8 +321,10 @@ class Workload:
         return self[self.index_of(job_id)]
 
     def take(self, idx: npt.ArrayLike) -> Workload:
-        """A sub-workload of the given rows (order restored to `(submit_s, job_id)`)."""
-        sel = np.sort(np.asarray(idx, dtype=np.intp))
+        """A sub-workload of the given rows: indices (negative ones count from the end) or a
+        boolean mask; each row once, order restored to `(submit_s, job_id)`."""
+        arr = np.asarray(idx)
+        sel = np.unique(np.arange(len(self))[arr if arr.dtype == np.bool_ else arr.astype(np.intp)])
         return Workload(
             job_id=self.job_id[sel],
             **{k: getattr(self, k)[sel] for k in NUMERIC_COLUMNS},

@@ -27,7 +27,7 @@ SAMPLE_NODES = 2
 SAMPLE_GPUS_PER_NODE = 8
 
 
-class OutFormat(str, enum.Enum):
+class OutFormat(enum.StrEnum):
     csv = "csv"
     parquet = "parquet"
     json = "json"

@@ -22,9 +22,9 @@ from executor.cli.common import (
     check_out_dir,
     info,
     load_trace,
-    trace_name,
     print_report_lines,
     resolve_cluster,
+    trace_name,
     user_errors,
 )
 from traces.errors import UserError
@@ -61,9 +61,9 @@ def simulate(
 
       gpusched simulate trace.parquet --cluster cluster.toml --out results/ --format parquet
     """
+    from simulator.cluster import check_fits
     from simulator.placement import PLACEMENTS
     from simulator.policies import POLICIES
-    from simulator.cluster import check_fits
     from simulator.results import write_json, write_results
     from simulator.run import SimConfig
     from simulator.run import simulate as run_simulation
@@ -77,9 +77,11 @@ def simulate(
         raise UserError(f"--cross-node-slowdown: expected a factor >= 1 but found {cross_node_slowdown}")
     out = check_out_dir(out)
     t0 = time.perf_counter()
+    # A cluster given by the user is checked before the (possibly long) trace read.
+    given = resolve_cluster(cluster, nodes, gpus_per_node, gpu_type, gpu_mem_gib) if cluster or nodes else None
     data = load_trace(trace, trace_format)
     print_report_lines(data.report.lines())
-    cl = resolve_cluster(cluster, nodes, gpus_per_node, gpu_type, gpu_mem_gib, data.cluster)
+    cl = given or resolve_cluster(None, None, gpus_per_node, gpu_type, gpu_mem_gib, data.cluster)
     info(f"cluster: {cl.describe()}; policy {policy}, placement {placement}, seed {seed}")
     check_fits(data.workload, cl, source=trace_name(trace))
     config = SimConfig(policy=policy, placement=placement, seed=seed, cross_node_slowdown=cross_node_slowdown)

@@ -19,9 +19,9 @@ from executor.cli.common import (
     TraceFormatOpt,
     info,
     load_trace,
-    trace_name,
     print_report_lines,
     resolve_cluster,
+    trace_name,
     user_errors,
 )
 from traces.errors import UserError
@@ -55,8 +55,10 @@ def describe_workload(data: Any, cluster: Any) -> dict[str, Any]:
         "jobs": n,
         "first_submit_s": float(wl.submit_s[0]) if n else None,
         "span_s": wl.span_s,
-        "gpu_count_histogram": {int(g): int(c) for g, c in zip(gpus, counts)},
-        "duration_quantiles_s": dict(zip(["min", "p25", "p50", "p75", "p90", "p99", "max"], map(float, q))),
+        "gpu_count_histogram": {int(g): int(c) for g, c in zip(gpus, counts, strict=True)},
+        "duration_quantiles_s": dict(
+            zip(["min", "p25", "p50", "p75", "p90", "p99", "max"], map(float, q), strict=True)
+        ),
         "total_gpu_hours": float(wl.gpu_s.sum() / 3600.0),
         "status": statuses,
         "users": len(wl.user.categories),
@@ -161,24 +163,47 @@ def formats() -> None:
 def synth(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv, .csv.gz or .parquet (native format).")],
     spec_file: Annotated[
-        Path | None, typer.Option("--spec", help="TOML file with the spec (keys = the flag names with _); flags are then not allowed.", show_default=False)
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="TOML file with the spec (keys = the flag names with _); flags are then not allowed.",
+            show_default=False,
+        ),
     ] = None,
     num_jobs: Annotated[int, typer.Option("--num-jobs", help="Number of jobs.")] = 10_000,
     arrival: Annotated[str, typer.Option("--arrival", help="poisson or diurnal (sinusoidal daily rate).")] = "poisson",
     load: Annotated[
-        float | None, typer.Option("--load", help="Offered load against the cluster (GPU-s demanded per s / GPUs); default 0.7 unless --rate.", show_default=False)
+        float | None,
+        typer.Option(
+            "--load",
+            help="Offered load against the cluster (GPU-s demanded per s / GPUs); default 0.7 unless --rate.",
+            show_default=False,
+        ),
     ] = None,
-    rate: Annotated[float | None, typer.Option("--rate", help="Arrival rate in jobs/s (instead of --load).", show_default=False)] = None,
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="Arrival rate in jobs/s (instead of --load).", show_default=False)
+    ] = None,
     peak_to_trough: Annotated[float, typer.Option("--peak-to-trough", help="Diurnal peak/trough rate ratio.")] = 3.0,
     period_s: Annotated[float, typer.Option("--period-s", help="Diurnal period in seconds.")] = 86400.0,
-    duration_dist: Annotated[str, typer.Option("--duration-dist", help="exponential, lognormal or resample.")] = "exponential",
+    duration_dist: Annotated[
+        str, typer.Option("--duration-dist", help="exponential, lognormal or resample.")
+    ] = "exponential",
     mean_duration_s: Annotated[float, typer.Option("--mean-duration-s", help="Mean duration (exponential).")] = 3600.0,
-    median_duration_s: Annotated[float, typer.Option("--median-duration-s", help="Median duration (lognormal).")] = 1800.0,
+    median_duration_s: Annotated[
+        float, typer.Option("--median-duration-s", help="Median duration (lognormal).")
+    ] = 1800.0,
     duration_sigma: Annotated[float, typer.Option("--duration-sigma", help="Log-space sigma (lognormal).")] = 1.5,
-    gpus: Annotated[str, typer.Option("--gpus", help='GPU-count distribution "1:0.7,2:0.1,4:0.1,8:0.1", or "resample".')] = "1:1",
-    users: Annotated[int | None, typer.Option("--users", help="Number of users (Zipf-skewed).", show_default=False)] = None,
+    gpus: Annotated[
+        str, typer.Option("--gpus", help='GPU-count distribution "1:0.7,2:0.1,4:0.1,8:0.1", or "resample".')
+    ] = "1:1",
+    users: Annotated[
+        int | None, typer.Option("--users", help="Number of users (Zipf-skewed).", show_default=False)
+    ] = None,
     resample_from: Annotated[
-        list[Path] | None, typer.Option("--resample-from", help="Trace whose durations / GPU counts are resampled.", show_default=False)
+        list[Path] | None,
+        typer.Option(
+            "--resample-from", help="Trace whose durations / GPU counts are resampled.", show_default=False
+        ),
     ] = None,
     trace_format: TraceFormatOpt = None,
     cluster: ClusterFileOpt = None,

@@ -146,7 +146,7 @@ def test_pollux_full(pollux: TraceData) -> None:
     assert row(wl.job("pollux-26027")) == ("pollux-26027", 5325689.0, 76.0, 1, "11cb48", None, "unknown")
     assert row(wl.job("pollux-26025")) == ("pollux-26025", 5326290.0, 72.0, 1, "11cb48", None, "unknown")
     hourly = [wl.job(f"pollux-{i}").submit_s for i in (26033, 26032, 26030, 26023, 26029, 26027, 26025)]
-    assert [b - a for a, b in zip(hourly, hourly[1:])] == [600.0, 600.0, 600.0, 600.0, 600.0, 601.0]
+    assert [b - a for a, b in zip(hourly, hourly[1:], strict=False)] == [600.0, 600.0, 600.0, 600.0, 600.0, 601.0]
 
 
 def test_pollux_slice_is_the_full_trace_shifted(pollux: TraceData) -> None:

@@ -51,7 +51,9 @@ FLOAT_COLUMNS: tuple[str, ...] = ("submit_s", "duration_s", "gpu_frac", "gpu_mem
 INT_COLUMNS: tuple[str, ...] = ("num_gpus", "priority")
 # Columns whose absent value is NaN rather than a default number.
 NAN_ABSENT: tuple[str, ...] = ("gpu_mem_gib", "deadline_s")
-DEFAULTS: dict[str, float] = {"gpu_frac": 1.0, "priority": 0, "weight": 1.0, "gpu_mem_gib": np.nan, "deadline_s": np.nan}
+DEFAULTS: dict[str, float] = {
+    "gpu_frac": 1.0, "priority": 0, "weight": 1.0, "gpu_mem_gib": np.nan, "deadline_s": np.nan,
+}
 TEXT_CATEGORY_COLUMNS: tuple[str, ...] = ("user", "group", "model_name", "status")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -224,7 +226,8 @@ def _locate_bad_number(path: Path, header: list[str]) -> None:
             if best is None or i < best[0]:
                 found = col[i].as_py()
                 try:
-                    _parse_int(path, found, i + 1, name) if name in INT_COLUMNS else _parse_float(path, found, i + 1, name)
+                    parse = _parse_int if name in INT_COLUMNS else _parse_float
+                    parse(path, found, i + 1, name)
                 except TraceError as err:
                     best = (i, order, err)
     if best is not None:
@@ -248,9 +251,9 @@ def _slow_csv(path: Path, header: list[str]) -> pa.Table:
         if len(fields) != len(names):
             raise TraceError(path, "wrong number of fields", row=row_no, expected=f"{len(names)} fields",
                              found=len(fields))
-        for col, parse, name, text in zip(values, parsers, names, fields):
+        for col, parse, name, text in zip(values, parsers, names, fields, strict=True):
             col.append(parse(text, row_no, name))
-    return pa.table({n: pa.array(v, type=CSV_TYPES[n]) for n, v in zip(names, values)})
+    return pa.table({n: pa.array(v, type=CSV_TYPES[n]) for n, v in zip(names, values, strict=True)})
 
 
 def _parse_float(path: Path, text: str, row: int, field: str) -> float | None:
@@ -306,7 +309,7 @@ class _Problems:
 def _trace_data(path: Path, table: pa.Table) -> TraceData:
     """Validate (errors name the row) and build the workload, dropping Arrow columns as they convert."""
     n = table.num_rows
-    columns: dict[str, pa.ChunkedArray] = dict(zip(table.column_names, table.columns))
+    columns: dict[str, pa.ChunkedArray] = dict(zip(table.column_names, table.columns, strict=True))
     del table
     problems = _Problems(path)
     cols: dict[str, Any] = {}
@@ -423,8 +426,9 @@ def _check_unique(problems: _Problems, ids: npt.NDArray[np.object_]) -> None:
         if first != i:
             mask = np.zeros(len(ids), dtype=bool)
             mask[i] = True
-            problems.check(mask, "job_id", "unique job ids", lambda _: j,
-                           message=lambda _: f"duplicate job id (first at row {first + 1})")
+            # The loop returns right here, so the lambdas see this iteration's j and first.
+            problems.check(mask, "job_id", "unique job ids", lambda _: j,  # noqa: B023
+                           message=lambda _: f"duplicate job id (first at row {first + 1})")  # noqa: B023
             return
 
 

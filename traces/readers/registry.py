@@ -54,7 +54,9 @@ def read_trace(paths: Path | str | Sequence[Path | str], fmt: str | None = None)
     if fmt is None:
         keys = {detect_format(p) for p in plist}
         if len(keys) > 1:
-            raise UserError(f"the trace files are in different formats ({', '.join(sorted(keys))}); read them one at a time")
+            raise UserError(
+                f"the trace files are in different formats ({', '.join(sorted(keys))}); read them one at a time"
+            )
         fmt = keys.pop()
     if fmt not in READERS:
         raise UserError(f"unknown --trace-format {fmt!r}; expected one of: {', '.join(READERS)}")

@@ -365,7 +365,9 @@ def test_parquet_wrong_column_type(tmp_path: Path) -> None:
 
 
 def test_parquet_null_in_required_column(tmp_path: Path) -> None:
-    path = parquet(tmp_path / "t.parquet", job_id=["a", "b"], submit_s=[0.0, None], duration_s=[1.0, 1.0], num_gpus=[1, 1])
+    path = parquet(
+        tmp_path / "t.parquet", job_id=["a", "b"], submit_s=[0.0, None], duration_s=[1.0, 1.0], num_gpus=[1, 1]
+    )
     assert read_error(path) == f"{path}:2: field 'submit_s': expected a number but found an empty cell"
 
 
@@ -394,7 +396,9 @@ def test_parquet_gpu_type_names_are_checked(tmp_path: Path) -> None:
 def test_parquet_unknown_column_and_duplicate_ids(tmp_path: Path) -> None:
     unknown = parquet(tmp_path / "u.parquet", job_id=["a"], submit_s=[0.0], duration_s=[1.0], num_gpus=[1], extra=[1])
     assert read_error(unknown) == f"{unknown}: field 'extra': unknown column; expected {ALL_KNOWN}"
-    dup = parquet(tmp_path / "d.parquet", job_id=["a", "a"], submit_s=[0.0, 0.0], duration_s=[1.0, 1.0], num_gpus=[1, 1])
+    dup = parquet(
+        tmp_path / "d.parquet", job_id=["a", "a"], submit_s=[0.0, 0.0], duration_s=[1.0, 1.0], num_gpus=[1, 1]
+    )
     assert read_error(dup) == (
         f"{dup}:2: field 'job_id': duplicate job id (first at row 1); expected unique job ids but found 'a'"
     )

@@ -209,8 +209,8 @@ def test_joint_resampling_keeps_duration_gpu_pairs() -> None:
     src = source_workload()
     spec = SynthSpec(num_jobs=20_000, rate_per_s=1.0, duration="resample", gpu_counts="resample")
     wl = generate(spec, rng(13), resample_from=src)
-    support = set(zip(src.duration_s.tolist(), src.num_gpus.tolist(), src.gpu_frac.tolist()))
-    drawn = set(zip(wl.duration_s.tolist(), wl.num_gpus.tolist(), wl.gpu_frac.tolist()))
+    support = set(zip(src.duration_s.tolist(), src.num_gpus.tolist(), src.gpu_frac.tolist(), strict=True))
+    drawn = set(zip(wl.duration_s.tolist(), wl.num_gpus.tolist(), wl.gpu_frac.tolist(), strict=True))
     assert drawn == support
     assert spec.mean_gpu_s(src) == pytest.approx(float(np.mean(src.gpu_s)))
 
@@ -223,14 +223,14 @@ def test_marginal_resampling_breaks_the_pairing_but_keeps_the_marginals() -> Non
     )
     assert set(durations_only.duration_s.tolist()) == set(src.duration_s.tolist())
     assert set(durations_only.num_gpus.tolist()) == {1, 2, 4, 8}
-    assert len(set(zip(durations_only.duration_s.tolist(), durations_only.num_gpus.tolist()))) > 5
+    assert len(set(zip(durations_only.duration_s.tolist(), durations_only.num_gpus.tolist(), strict=True))) > 5
 
     gpus_only = generate(
         SynthSpec(num_jobs=20_000, rate_per_s=1.0, mean_duration_s=100.0, gpu_counts="resample"), rng(14),
         resample_from=src,
     )
-    assert set(zip(gpus_only.num_gpus.tolist(), gpus_only.gpu_frac.tolist())) == set(
-        zip(src.num_gpus.tolist(), src.gpu_frac.tolist())
+    assert set(zip(gpus_only.num_gpus.tolist(), gpus_only.gpu_frac.tolist(), strict=True)) == set(
+        zip(src.num_gpus.tolist(), src.gpu_frac.tolist(), strict=True)
     )
     spec = SynthSpec(num_jobs=10, load=0.5, cluster_gpus=16, mean_duration_s=100.0, gpu_counts="resample")
     assert spec.mean_gpu_s(src) == pytest.approx(100.0 * float(np.mean(src.num_gpus * src.gpu_frac)))
