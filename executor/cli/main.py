@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from executor.cli import simulate as simulate_cmd
-from executor.cli import traces_cmd
+from executor.cli import theory_cmd, traces_cmd
 
 app = typer.Typer(
     name="gpusched",
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.command("simulate")(simulate_cmd.simulate)
 app.add_typer(traces_cmd.app, name="traces")
+app.add_typer(theory_cmd.app, name="theory")
 
 
 def main() -> None:

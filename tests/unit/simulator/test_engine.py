@@ -219,7 +219,7 @@ def test_never_fits_counts_the_other_bad_jobs_and_respects_types() -> None:
 def test_bad_config_and_empty_workload_are_user_errors() -> None:
     with pytest.raises(UserError, match="unknown policy 'nope'; known policies: fcfs, sjf"):
         SimConfig(policy="nope")
-    with pytest.raises(UserError, match="unknown placement 'x'; known placements: pack, spread"):
+    with pytest.raises(UserError, match="unknown placement 'x'; known placements: best-fit, pack, random, spread, topology"):
         SimConfig(placement="x")
     with pytest.raises(UserError, match="cross_node_slowdown"):
         SimConfig(cross_node_slowdown=0.5)

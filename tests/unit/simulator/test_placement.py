@@ -93,7 +93,7 @@ def test_pack_and_spread_over_several_pools() -> None:
 
 
 def test_make_placement() -> None:
-    assert sorted(PLACEMENTS) == ["pack", "spread"]
+    assert sorted(PLACEMENTS) == ["best-fit", "pack", "random", "spread", "topology"]
     assert isinstance(make_placement("spread"), SpreadPlacement)
     with pytest.raises(UserError, match="unknown placement 'best'"):
         make_placement("best")
