@@ -21,6 +21,7 @@ from simulator.engine import Engine, EngineOutput, gc_paused
 from simulator.metrics import RunLabels, jobs_table, summary_table, summary_values, timeline_table
 from simulator.placement import PLACEMENTS, make_placement
 from simulator.policies import POLICIES, make_policy
+from simulator.rng import stream
 from simulator.schedule import Assignment, Schedule
 from traces.errors import UserError
 from traces.model import Workload
@@ -73,7 +74,9 @@ def simulate(workload: Workload, cluster: Cluster, config: SimConfig) -> SimResu
         raise UserError("the workload has no jobs to simulate")
     check_fits(workload, cluster)
     engine = Engine(
-        workload, cluster, make_policy(config.policy), make_placement(config.placement), config.cross_node_slowdown
+        workload, cluster, make_policy(config.policy),
+        make_placement(config.placement, rng=stream(int(config.seed), "placement")),
+        config.cross_node_slowdown,
     )
     out = engine.run()
     with gc_paused():

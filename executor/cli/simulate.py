@@ -40,7 +40,9 @@ def simulate(
     gpu_type: GpuTypeOpt = "V100",
     gpu_mem_gib: GpuMemOpt = 32.0,
     policy: Annotated[str, typer.Option("--policy", help="Queueing policy (registry key): fcfs, sjf.")] = "fcfs",
-    placement: Annotated[str, typer.Option("--placement", help="Placement (registry key): pack, spread.")] = "pack",
+    placement: Annotated[
+        str, typer.Option("--placement", help="Placement: pack, spread, best-fit, random (seeded), topology.")
+    ] = "pack",
     cross_node_slowdown: Annotated[
         float, typer.Option("--cross-node-slowdown", help="Run-time factor for a gang job spread over several nodes.")
     ] = 1.0,

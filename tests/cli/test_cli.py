@@ -228,3 +228,13 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"gpusched: error: {bad}: the file is empty; expected a header line and at least one row"
+
+
+def test_random_placement_follows_the_seed(tmp_path: Path) -> None:
+    def schedule(seed: str, name: str) -> bytes:
+        code, _, err = run("simulate", "--placement", "random", "--nodes", "3", "--seed", seed, "--out", tmp_path / name)
+        assert code == 0, err
+        return (tmp_path / name / "schedule.csv").read_bytes()
+
+    assert schedule("1", "a") == schedule("1", "b")
+    assert schedule("1", "a") != schedule("2", "c")
