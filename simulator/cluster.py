@@ -35,7 +35,7 @@ def _mem_ok(gpu_mem_gib: float | None, node_mem_gib: float) -> bool:
 class FreeGpus:
     """Which GPUs are free, per node, with the indexes placements need.
 
-    GPUs have a global index (cluster order) and an id `"<node_id>/<i>"`. Only the engine
+    GPUs have a global index (cluster order) and an id `"<node_id>:<i>"`. Only the engine
     calls `take` and `release`; everything else is a read-only query.
     """
 
@@ -144,6 +144,11 @@ class FreeGpus:
             out.append(ids[base + low.bit_length() - 1])
             m ^= low
         return tuple(out)
+
+    def is_free(self, gpu_id: str) -> bool:
+        """Whether this GPU exists and is free (O(1))."""
+        g = self._gpu_index.get(gpu_id, -1)
+        return g >= 0 and bool(self._mask[self.node_of[g]] & self._bit_of[g])
 
     def free_by_node(self) -> dict[str, tuple[str, ...]]:
         """Free GPU ids per node id (nodes with a free GPU only), in cluster order."""

@@ -51,6 +51,18 @@ def _span(free: FreeGpus, nodes: list[int], k: int) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _pack_one_node(job: SimJob, free: FreeGpus) -> tuple[tuple[int, ...], tuple[str, ...] | None] | None:
+    """Pack's single-node choice, shared by `pack` and `topology`: None when the eligible
+    pools lack `num_gpus` free GPUs, else (those pools, the GPUs on the fullest node that
+    fits the job whole, or None when only a span across nodes would fit)."""
+    k = job.num_gpus
+    pools = free.eligible_pools(job.gpu_types, job.gpu_mem_gib)
+    if free.free_in(pools) < k:
+        return None
+    node = free.fewest_free_node(pools, k)
+    return pools, (free.lowest_free(node, k) if node is not None else None)
+
+
 class PackPlacement:
     """Consolidate: the eligible node with the fewest free GPUs that still fits the job whole.
 
@@ -61,14 +73,11 @@ class PackPlacement:
     key: ClassVar[str] = "pack"
 
     def place(self, job: SimJob, free: FreeGpus, *, waited_s: float = 0.0) -> tuple[str, ...] | None:
-        k = job.num_gpus
-        pools = free.eligible_pools(job.gpu_types, job.gpu_mem_gib)
-        if free.free_in(pools) < k:
+        found = _pack_one_node(job, free)
+        if found is None:
             return None
-        node = free.fewest_free_node(pools, k)
-        if node is not None:
-            return free.lowest_free(node, k)
-        return _span(free, free.nodes_by_free(pools, fewest_first=True), k)
+        pools, ids = found
+        return ids if ids is not None else _span(free, free.nodes_by_free(pools, fewest_first=True), job.num_gpus)
 
 
 class SpreadPlacement:
@@ -228,13 +237,13 @@ class TopologyPlacement:
         return size
 
     def place(self, job: SimJob, free: FreeGpus, *, waited_s: float = 0.0) -> tuple[str, ...] | None:
-        k = job.num_gpus
-        pools = free.eligible_pools(job.gpu_types, job.gpu_mem_gib)
-        if free.free_in(pools) < k:
+        found = _pack_one_node(job, free)
+        if found is None:
             return None
-        node = free.fewest_free_node(pools, k)
-        if node is not None:
-            return free.lowest_free(node, k)
+        pools, ids = found
+        if ids is not None:
+            return ids
+        k = job.num_gpus
         if self._cluster is not free.cluster:
             self._learn(free.cluster)
         if waited_s < self.max_consolidation_wait_s and self._biggest_node(job) >= k:

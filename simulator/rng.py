@@ -14,7 +14,7 @@ import numpy as np
 
 from traces.errors import UserError
 
-STREAM_NAMES: tuple[str, ...] = ("arrivals", "durations", "failures", "tiebreak", "placement")
+STREAM_NAMES: tuple[str, ...] = ("arrivals", "durations", "failures", "tiebreak", "placement", "estimates", "policy")
 
 
 def _name_key(name: str) -> int:
@@ -42,6 +42,8 @@ class Streams:
     failures: np.random.Generator
     tiebreak: np.random.Generator
     placement: np.random.Generator
+    estimates: np.random.Generator
+    policy: np.random.Generator
 
     @staticmethod
     def from_seed(seed: int) -> Streams:

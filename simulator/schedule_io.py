@@ -136,14 +136,18 @@ def _atomic(path: Path, write: Callable[[Path], object]) -> None:
 def read_schedule(path: str | Path) -> Schedule:
     """Read a schedule file (format from its content); bad input raises a one-line `TraceError`."""
     path = Path(path)
+    return _build(path, schedule_rows(path))
+
+
+def schedule_rows(path: str | Path) -> Iterator[tuple[int, Record]]:
+    """The file's raw rows with their 1-based row numbers, cells as read (to point an error at a row)."""
+    path = Path(path)
     check_file(path)
     if is_parquet(path):
-        records = _parquet_records(path)
-    else:
-        text = read_text(path)
-        is_json = text.lstrip()[:1] in ("[", "{")
-        records = _json_records(path, text) if is_json else _csv_records(path, text)
-    return _build(path, records)
+        return _parquet_records(path)
+    text = read_text(path)
+    is_json = text.lstrip()[:1] in ("[", "{")
+    return _json_records(path, text) if is_json else _csv_records(path, text)
 
 
 def _csv_records(path: Path, text: str) -> Iterator[tuple[int, Record]]:
@@ -224,7 +228,7 @@ def _build(path: Path, records: Iterator[tuple[int, Record]]) -> Schedule:
         work = _number(path, n, "work_s", rec.get("work_s"), required=False)
         gpu = _blank(rec.get("gpu_id"))
         if gpu is not None and not isinstance(gpu, str):
-            raise TraceError(path, row=n, field="gpu_id", expected="a GPU id such as 'n0/3'", found=gpu)
+            raise TraceError(path, row=n, field="gpu_id", expected="a GPU id such as 'n0:3'", found=gpu)
         assert start is not None and end is not None
         gpus = groups.setdefault((job_id, segment, start, end, work), [])
         if gpu is not None:
@@ -299,4 +303,12 @@ def _number(path: Path, n: int, field: str, value: Any, *, required: bool) -> fl
     return number
 
 
-__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "format_of", "read_schedule", "schedule_records", "write_schedule"]
+__all__ = [
+    "COLUMNS",
+    "REQUIRED_COLUMNS",
+    "format_of",
+    "read_schedule",
+    "schedule_records",
+    "schedule_rows",
+    "write_schedule",
+]

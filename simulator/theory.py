@@ -8,9 +8,10 @@ textbook factorial form overflows near c = 170).
 
 Also here: the smallest M/M/c meeting a wait target (capacity planning) and Cobham's
 mean waits for non-preemptive priority classes, in M/G/1 and in M/M/c with one service
-rate. Unstable M/M/c inputs (lam >= c mu) give inf (or probability 1), so sweeps over
-load need no special case; the priority formulas raise ValueError instead, because no
-class-by-class answer of that form exists there. Rates are per second, times in seconds.
+rate, and the M/G/1 mean sojourns under preemptive-resume priority. Unstable M/M/c
+inputs (lam >= c mu) give inf (or probability 1), so sweeps over load need no special
+case; the priority formulas raise ValueError instead, because no class-by-class answer
+of that form exists there. Rates are per second, times in seconds.
 """
 
 from __future__ import annotations
@@ -231,6 +232,34 @@ def mg1_priority_mean_waits_s(classes: Sequence[PriorityClass]) -> tuple[float, 
     sigmas = _cumulative_loads([k.load for k in classes])
     w0 = sum(k.arrival_rate_per_s * k.second_moment_service_s2 for k in classes) / 2.0
     return _cobham(w0, sigmas)
+
+
+def mg1_preemptive_priority_mean_sojourns_s(classes: Sequence[PriorityClass]) -> tuple[float, ...]:
+    """Mean time in system per class of M/G/1 with preemptive-resume priority.
+
+    `classes` run from highest priority to lowest; FCFS within a class, and a preempted
+    job resumes where it stopped (no work lost, no restart cost). Class k sees only the
+    classes above it and itself, so with sigma_k = rho_1 + ... + rho_k
+
+        T_k = E[S_k] / (1 - sigma_{k-1}) + (sum_{i<=k} lam_i E[S_i^2] / 2) / ((1 - sigma_{k-1}) (1 - sigma_k)):
+
+    its own service stretched by higher arrivals during it, plus the work found in
+    classes 1..k and the higher work that arrives while that drains (Harchol-Balter,
+    Performance Modeling and Design of Computer Systems, 2013, ch. 32 "preemptive
+    priority"; Kleinrock, Queueing Systems Vol. II, 1976, ch. 3). Raises ValueError
+    when the total load is >= 1, as `mg1_priority_mean_waits_s` does.
+    """
+    if not classes:
+        raise ValueError("give at least one priority class")
+    sigmas = _cumulative_loads([k.load for k in classes])
+    out = []
+    residual = 0.0  # sum over classes 1..k of lam_i E[S_i^2] / 2
+    below = 0.0  # sigma_{k-1}
+    for k, sigma in zip(classes, sigmas, strict=True):
+        residual += k.arrival_rate_per_s * k.second_moment_service_s2 / 2.0
+        out.append(k.mean_service_s / (1 - below) + residual / ((1 - below) * (1 - sigma)))
+        below = sigma
+    return tuple(out)
 
 
 def mmc_priority_mean_waits_s(arrival_rates_per_s: Sequence[float], mu: float, c: int) -> tuple[float, ...]:

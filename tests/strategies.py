@@ -210,7 +210,9 @@ def plans(draw: st.DrawFn) -> Plan:
     k = draw(st.integers(1, 3))
     if k == 1:
         return ((1.0, 0.0),)
-    cuts = sorted(draw(st.lists(st.floats(0.05, 0.95), min_size=k - 1, max_size=k - 1, unique=True)))
+    # Cuts on a 1% grid: unique floats can be a few ulps apart, making a segment too short
+    # for its end to differ from its start.
+    cuts = sorted(p / 100 for p in draw(st.lists(st.integers(5, 95), min_size=k - 1, max_size=k - 1, unique=True)))
     shares = [b - a for a, b in zip([0.0, *cuts], [*cuts, 1.0], strict=True)]
     return tuple((s, draw(st.sampled_from([0.0, 0.0, 1.5, 10.0]))) for s in shares)
 

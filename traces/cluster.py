@@ -19,6 +19,8 @@ from traces.errors import TraceError, UserError
 
 DEFAULT_GPU_TYPE = "V100"
 DEFAULT_GPU_MEM_GIB = 32.0
+# A GPU id is "node:index" and a gang's ids are joined by ";" in result tables.
+NODE_ID_FORBIDDEN = (":", ";", " ", "\t", "\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +32,8 @@ class Node:
     rack: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.node_id or "/" in self.node_id:
-            raise ValueError(f"node_id must be non-empty without '/', got {self.node_id!r}")
+        if not self.node_id or any(ch in self.node_id for ch in NODE_ID_FORBIDDEN):
+            raise ValueError(f"node_id must be non-empty without ':', ';' or spaces, got {self.node_id!r}")
         if not self.gpu_type:
             raise ValueError(f"node {self.node_id}: gpu_type must be non-empty")
         if not math.isfinite(self.num_gpus) or int(self.num_gpus) != self.num_gpus or self.num_gpus < 1:
@@ -41,7 +43,7 @@ class Node:
 
     @property
     def gpu_ids(self) -> tuple[str, ...]:
-        return tuple(f"{self.node_id}/{i}" for i in range(self.num_gpus))
+        return tuple(f"{self.node_id}:{i}" for i in range(self.num_gpus))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +181,8 @@ def load_cluster_toml(path: str | Path) -> Cluster:
             raise TraceError(path, field=f"{key}.gpu_mem_gib", expected="a number > 0", found=mem)
         if node_id and count != 1:
             raise TraceError(path, field=f"{key}.id", expected="no 'id' when count > 1 (ids are generated)")
-        if node_id and "/" in node_id:
-            raise TraceError(path, field=f"{key}.id", expected="an id without '/'", found=node_id)
+        if node_id and any(ch in node_id for ch in NODE_ID_FORBIDDEN):
+            raise TraceError(path, field=f"{key}.id", expected="an id without ':', ';' or spaces", found=node_id)
         for _ in range(count):
             nid = node_id or f"{_slug(gpu_type)}-{sum(1 for n in nodes if _slug(n.gpu_type) == _slug(gpu_type))}"
             nodes.append(Node(nid, gpu_type, num_gpus, mem, rack))

@@ -14,7 +14,7 @@ import io
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from traces.errors import TraceError
 
@@ -46,7 +46,7 @@ def open_binary(path: Path) -> IO[bytes]:
     """The decompressed byte stream of a plain or gzip file."""
     check_file(path)
     if is_gzip(path):
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +32,36 @@ from executor.cli.common import (
 from traces.errors import UserError
 
 
+class ScheduleMode(enum.StrEnum):
+    """How `--policy schedule` replays the file (see `simulator.policies.schedule`)."""
+
+    order = "order"
+    timed = "timed"
+
+
+def _schedule_params(policy: str, schedule: Path | None, mode: ScheduleMode | None) -> dict[str, str]:
+    """`--schedule`/`--schedule-mode` as the `schedule` policy's parameters (they go with that policy only)."""
+    if policy != "schedule":
+        for flag, value in (("--schedule", schedule), ("--schedule-mode", mode)):
+            if value is not None:
+                raise UserError(f"{flag} applies only to --policy schedule, not {policy}")
+        return {}
+    if schedule is None:
+        raise UserError("--policy schedule needs --schedule FILE (a schedule file, e.g. a run's schedule.csv)")
+    return {"schedule": str(schedule), "mode": (mode or ScheduleMode.order).value}
+
+
+def _pairs(flag: str, values: list[str] | None) -> dict[str, str]:
+    """`NAME=VALUE` flags as a mapping; a value without `=` is a user error."""
+    out: dict[str, str] = {}
+    for text in values or []:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"{flag}: expected NAME=VALUE but found {text!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
 @user_errors
 def simulate(
     trace: TraceArg = None,
@@ -39,18 +71,91 @@ def simulate(
     gpus_per_node: GpusPerNodeOpt = 8,
     gpu_type: GpuTypeOpt = "V100",
     gpu_mem_gib: GpuMemOpt = 32.0,
-    policy: Annotated[str, typer.Option("--policy", help="Queueing policy (registry key): fcfs, sjf.")] = "fcfs",
+    policy: Annotated[
+        str, typer.Option("--policy", help="Queueing policy (registry key): fcfs, sjf, sjf-estimate, srtf, "
+                          "priority, priority-preemptive, las, ... (an unknown key lists them all).")
+    ] = "fcfs",
+    policy_param: Annotated[
+        list[str] | None,
+        typer.Option("--policy-param", help="A policy parameter as NAME=VALUE, repeatable "
+                     "(e.g. --policy las --policy-param quantum_gpu_s=600).", show_default=False),
+    ] = None,
     placement: Annotated[
-        str, typer.Option("--placement", help="Placement: pack, spread, best-fit, random (seeded), topology.")
+        str, typer.Option("--placement", help="Placement (registry key): pack, spread, best-fit, random, topology.")
     ] = "pack",
+    placement_param: Annotated[
+        list[str] | None,
+        typer.Option("--placement-param", help="A placement parameter as NAME=VALUE, repeatable "
+                     "(e.g. --placement topology --placement-param max_consolidation_wait_s=600).",
+                     show_default=False),
+    ] = None,
     cross_node_slowdown: Annotated[
         float, typer.Option("--cross-node-slowdown", help="Run-time factor for a gang job spread over several nodes.")
     ] = 1.0,
+    restart_overhead_s: Annotated[
+        float, typer.Option("--restart-overhead-s", help="Non-productive seconds at the start of each restart.")
+    ] = 0.0,
+    checkpoint_interval_s: Annotated[
+        float | None,
+        typer.Option("--checkpoint-interval-s", help="Checkpoint interval: a stopped job keeps its work up to "
+                     "the last checkpoint (default: it loses nothing).", show_default=False),
+    ] = None,
+    speed_table: Annotated[
+        Path | None,
+        typer.Option("--speed-table", help="GPU speed factors (TOML or CSV) relative to a reference type "
+                     "(default: every type runs at reference speed).", show_default=False),
+    ] = None,
+    gpu_catalog: Annotated[
+        Path | None,
+        typer.Option("--gpu-catalog", help="TOML file of GPU power and price for the energy and cost metrics; "
+                     "it adds to or overrides the shipped catalog. Example: \\[gpus.V100] price_per_gpu_h = 2.48 "
+                     "and, for a new type, \\[gpus.G2] busy_w = 250, idle_w = 30, price_per_gpu_h = 2.0, one "
+                     "key per line (format: simulator/gpu_catalog.py).", show_default=False),
+    ] = None,
+    node_mtbf_s: Annotated[
+        float | None,
+        typer.Option("--node-mtbf-s", help="Mean time between failures of each node (default: no failures).",
+                     show_default=False),
+    ] = None,
+    node_mttr_s: Annotated[float, typer.Option("--node-mttr-s", help="Mean time to repair a failed node.")] = 3600.0,
+    admission: Annotated[
+        str, typer.Option("--admission", help="Admission control: accept-all, load, wait-slo.")
+    ] = "accept-all",
+    admission_load_factor: Annotated[
+        float | None,
+        typer.Option("--admission-load-factor", help="With --admission load: defer jobs while the queued GPU "
+                     "demand exceeds this multiple of the cluster (default 2).", show_default=False),
+    ] = None,
+    admission_wait_slo_s: Annotated[
+        float | None,
+        typer.Option("--admission-wait-slo-s", help="With --admission wait-slo: reject jobs whose predicted "
+                     "wait exceeds this many seconds.", show_default=False),
+    ] = None,
+    estimates: Annotated[
+        str, typer.Option("--estimates", help="Duration estimates policies see: actual, or noisy:SIGMA "
+                          "(lognormal error).")
+    ] = "actual",
+    schedule: Annotated[
+        Path | None,
+        typer.Option("--schedule", help="With --policy schedule: the schedule file to replay (schedule.csv of a "
+                     "run or a solver; also .parquet, .json).", show_default=False),
+    ] = None,
+    schedule_mode: Annotated[
+        ScheduleMode | None,
+        typer.Option("--schedule-mode", help="With --policy schedule: 'order' starts each job on its GPUs as soon "
+                     "as those are free and the jobs before it have started; 'timed' also waits for the file's "
+                     "start time [default: order].", show_default=False),
+    ] = None,
     seed: SeedOpt = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the result tables.")] = Path("gpusched-out"),
     fmt: FormatOpt = OutFormat.csv,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Progress bar on stderr for runs over a second "
+                     "(default: on when stderr is a terminal)."),
+    ] = None,
 ) -> None:
-    """Replay a trace through the simulator and write jobs, summary, timeline and schedule tables.
+    """Replay a trace through the simulator and write jobs, segments, summary, timeline and schedule tables.
 
     With no arguments it runs the sample trace that ships with gpusched (Microsoft ITP cluster05,
     3.6k jobs) on 2 nodes x 8 V100 GPUs under FCFS and writes ./gpusched-out/.
@@ -61,34 +166,70 @@ def simulate(
 
       gpusched simulate ../shared/traces/philly-pollux/philly.csv --nodes 80 --gpus-per-node 8 --policy sjf
 
+      gpusched simulate --policy las --restart-overhead-s 30 --checkpoint-interval-s 600 --node-mtbf-s 864000
+
       gpusched simulate trace.parquet --cluster cluster.toml --out results/ --format parquet
+
+      gpusched simulate --policy schedule --schedule gpusched-out/schedule.csv --schedule-mode timed --out replay/
     """
+    from executor.cli.progress import DelayedProgress
+    from simulator.admission import ADMISSIONS
     from simulator.cluster import check_fits
+    from simulator.gpu_catalog import GpuCatalog, load_gpu_catalog
     from simulator.placement import PLACEMENTS
     from simulator.policies import POLICIES
     from simulator.results import write_json, write_results
-    from simulator.run import SimConfig
+    from simulator.run import SimConfig, speed_fn
     from simulator.run import simulate as run_simulation
+    from simulator.speed import SpeedTable, load_speed_table
     from simulator.validate import check, summarize
 
-    if policy not in POLICIES:
-        raise UserError(f"--policy: expected one of {', '.join(POLICIES)} but found {policy!r}")
-    if placement not in PLACEMENTS:
-        raise UserError(f"--placement: expected one of {', '.join(PLACEMENTS)} but found {placement!r}")
-    if not cross_node_slowdown >= 1.0:
-        raise UserError(f"--cross-node-slowdown: expected a factor >= 1 but found {cross_node_slowdown}")
+    for flag, value, registry in (("--policy", policy, POLICIES), ("--placement", placement, PLACEMENTS),
+                                  ("--admission", admission, ADMISSIONS)):
+        if value not in registry:
+            raise UserError(f"{flag}: expected one of {', '.join(registry)} but found {value!r}")
+    admission_params: dict[str, float] = {}
+    for flag, value, key, name in (
+        ("--admission-load-factor", admission_load_factor, "load", "factor"),
+        ("--admission-wait-slo-s", admission_wait_slo_s, "wait-slo", "slo_s"),
+    ):
+        if value is not None:
+            if admission != key:
+                raise UserError(f"{flag} applies only to --admission {key}, not {admission}")
+            admission_params[name] = value
     out = check_out_dir(out)
     t0 = time.perf_counter()
+    table = load_speed_table(speed_table) if speed_table is not None else SpeedTable.reference()
+    catalog = load_gpu_catalog(gpu_catalog) if gpu_catalog is not None else GpuCatalog.default()
+    config = SimConfig(
+        policy=policy,
+        placement=placement,
+        seed=seed,
+        cross_node_slowdown=cross_node_slowdown,
+        policy_params={**_pairs("--policy-param", policy_param), **_schedule_params(policy, schedule, schedule_mode)},
+        placement_params=_pairs("--placement-param", placement_param),
+        restart_overhead_s=restart_overhead_s,
+        checkpoint_interval_s=checkpoint_interval_s,
+        speed_table=table,
+        gpu_catalog=catalog,
+        node_mtbf_s=node_mtbf_s,
+        node_mttr_s=node_mttr_s,
+        admission=admission,
+        admission_params=admission_params,
+        estimates=estimates,
+    )
     # A cluster given by the user is checked before the (possibly long) trace read.
     given = resolve_cluster(cluster, nodes, gpus_per_node, gpu_type, gpu_mem_gib) if cluster or nodes else None
+    if given is not None:
+        table.check_types(given.gpu_types)
     data = load_trace(trace, trace_format)
     print_report_lines(data.report.lines())
     cl = given or resolve_cluster(None, None, gpus_per_node, gpu_type, gpu_mem_gib, data.cluster)
-    info(f"cluster: {cl.describe()}; policy {policy}, placement {placement}, seed {seed}")
+    info(f"cluster: {cl.describe()}; policy {policy}, placement {placement}, admission {admission}, seed {seed}")
     check_fits(data.workload, cl, source=trace_name(trace))
-    config = SimConfig(policy=policy, placement=placement, seed=seed, cross_node_slowdown=cross_node_slowdown)
-    result = run_simulation(data.workload, cl, config)
-    violations = check(result.schedule, data.workload, cl)
+    with DelayedProgress(f"{policy}/{placement}", progress) as bar:
+        result = run_simulation(data.workload, cl, config, progress=bar)
+    violations = check(result.schedule, data.workload, cl, speed=speed_fn(table))
     if violations:
         # The engine produced an invalid schedule: a bug, not a user error.
         raise RuntimeError("the simulator produced an invalid schedule:\n" + summarize(violations))
@@ -99,7 +240,23 @@ def simulate(
         "trace_rows_read": data.report.rows_read,
         "trace_rows_skipped": {r.reason: r.count for r in data.report.reasons},
         "cluster": cl.describe(),
-        "config": {"policy": policy, "placement": placement, "seed": seed, "cross_node_slowdown": cross_node_slowdown},
+        "config": {
+            "policy": policy,
+            "policy_params": dict(config.policy_params),
+            "placement": placement,
+            "placement_params": dict(config.placement_params),
+            "seed": seed,
+            "cross_node_slowdown": cross_node_slowdown,
+            "restart_overhead_s": restart_overhead_s,
+            "checkpoint_interval_s": checkpoint_interval_s,
+            "speed_table": str(speed_table) if speed_table is not None else None,
+            "gpu_catalog": str(gpu_catalog) if gpu_catalog is not None else None,
+            "node_mtbf_s": node_mtbf_s,
+            "node_mttr_s": node_mttr_s,
+            "admission": admission,
+            "admission_params": admission_params,
+            "estimates": estimates,
+        },
         "notes": list(result.notes),
         "validation": "0 violations",
     }
@@ -118,14 +275,36 @@ def _print_summary(result: Any, out: Path) -> None:
         ("mean wait", _h(summary["mean_wait_s"])),
         ("p95 wait", _h(summary["p95_wait_s"])),
         ("mean slowdown", f"{summary['mean_slowdown']:.2f}"),
+        ("bounded slowdown", f"{summary['mean_bounded_slowdown']:.2f}"),
         ("GPU utilisation", f"{100 * summary['gpu_utilisation']:.1f} %"),
         ("makespan", _h(summary["makespan_s"])),
+        ("energy", _energy(summary)),
+        ("cost", _cost(summary)),
     ]
+    counts = ", ".join(f"{summary[f'num_{s}']:.0f} {s}" for s in ("completed", "failed", "killed", "rejected")
+                       if summary[f"num_{s}"])
+    rows.append(("status", counts))
+    if summary["num_preemptions"] or summary["num_failure_restarts"]:
+        rows.append(("preemptions", f"{summary['num_preemptions']:.0f} (+{summary['num_failure_restarts']:.0f} "
+                                    f"restarts after {summary['num_node_failures']:.0f} node failures)"))
     for k, v in rows:
         typer.echo(f"{k:16} {v}")
     for note in result.notes:  # type: ignore[attr-defined]
         info(f"note: {note}")
     info(f"schedule validated (0 violations); tables written to {out}/")
+
+
+def _energy(summary: dict[str, float]) -> str:
+    if math.isnan(summary["energy_kwh"]):
+        return "n/a (GPU type not in the catalog; see the note)"
+    return (f"{summary['energy_kwh']:,.1f} kWh ({summary['energy_busy_kwh']:,.1f} busy, "
+            f"{summary['energy_idle_kwh']:,.1f} idle)")
+
+
+def _cost(summary: dict[str, float]) -> str:
+    if math.isnan(summary["cost_busy_usd"]):
+        return "n/a (GPU type not in the catalog; see the note)"
+    return f"${summary['cost_busy_usd']:,.2f} busy GPU-hours, ${summary['cost_provisioned_usd']:,.2f} provisioned"
 
 
 def _h(seconds: float) -> str:

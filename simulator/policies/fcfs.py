@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-import numpy as np
-import numpy.typing as npt
-
-from simulator.policies.base import HeadOfLinePolicy
-from traces.model import Workload
+from simulator.policies.base import JobState, OrderedPolicy
 
 
-class FcfsPolicy(HeadOfLinePolicy):
-    """Submission order (ties by job id): a workload's row order already is that order."""
+class FcfsPolicy(OrderedPolicy):
+    """Every job ranks the same, so the engine's tie-break (submit_s, job_id) is the order.
+
+    A job requeued after a node failure therefore goes back to its place by submission.
+    """
 
     key: ClassVar[str] = "fcfs"
 
-    def queue_order(self, workload: Workload) -> npt.NDArray[np.intp]:
-        return np.arange(len(workload), dtype=np.intp)
+    def rank(self, job: JobState) -> tuple[Any, ...]:
+        return ()

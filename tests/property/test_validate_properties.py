@@ -144,7 +144,7 @@ def test_scheduled_job_also_rejected(inst: ScheduledInstance, data: st.DataObjec
 def test_unknown_gpu_added(inst: ScheduledInstance, data: st.DataObject) -> None:
     items = list(inst.schedule)
     i, a = pick(data, items)
-    moved = Assignment(a.job_id, a.start_s, a.end_s, (*a.gpu_ids[:-1], "nowhere/0"), a.work_s)
+    moved = Assignment(a.job_id, a.start_s, a.end_s, (*a.gpu_ids[:-1], "nowhere:0"), a.work_s)
     assert K.UNKNOWN_GPU in violations(inst, Schedule.of(swap(items, i, moved), inst.schedule.rejected))
 
 

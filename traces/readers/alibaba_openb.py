@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from traces.cluster import Cluster, Node
+from traces.cluster import NODE_ID_FORBIDDEN, Cluster, Node
 from traces.errors import TraceError, UserError
 from traces.io import CsvRows, open_csv
 from traces.model import Categorical, JobStatus, Workload
@@ -187,9 +187,9 @@ def _read_nodes(rows: CsvRows) -> tuple[Cluster, SkipReport]:
             raise TraceError(rows.path, f"duplicate node id (first at row {first_row[sn]})", row=row_no,
                              field="sn", expected="unique node ids", found=sn)
         first_row[sn] = row_no
-        if "/" in sn:
+        if any(ch in sn for ch in NODE_ID_FORBIDDEN):
             raise TraceError(rows.path, "bad node id", row=row_no, field="sn",
-                             expected="a node id without '/'", found=sn)
+                             expected="a node id without ':', ';' or spaces", found=sn)
         if num_gpus == 0:
             report.skip(SKIP_CPU_NODE, row_no)
             continue

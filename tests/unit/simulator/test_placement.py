@@ -31,14 +31,14 @@ CLUSTER = Cluster(
 def test_take_and_release_update_the_counts() -> None:
     free = FreeGpus(CLUSTER)
     assert (free.num_gpus, free.num_free) == (14, 14)
-    gpus = free.take(("v0/1", "a0/0", "a0/3"), free.eligible_pools((), None))
-    assert [free.gpu_ids[g] for g in gpus] == ["v0/1", "a0/0", "a0/3"]
+    gpus = free.take(("v0:1", "a0:0", "a0:3"), free.eligible_pools((), None))
+    assert [free.gpu_ids[g] for g in gpus] == ["v0:1", "a0:0", "a0:3"]
     assert free.num_free == 11
     assert free.free_by_node() == {
-        "v0": ("v0/0", "v0/2", "v0/3"),
-        "a0": ("a0/1", "a0/2"),
-        "v1": ("v1/0", "v1/1", "v1/2", "v1/3"),
-        "a1": ("a1/0", "a1/1"),
+        "v0": ("v0:0", "v0:2", "v0:3"),
+        "a0": ("a0:1", "a0:2"),
+        "v1": ("v1:0", "v1:1", "v1:2", "v1:3"),
+        "a1": ("a1:0", "a1:1"),
     }
     free.release(gpus)
     assert free.num_free == 14
@@ -49,17 +49,17 @@ def test_take_and_release_update_the_counts() -> None:
 @pytest.mark.parametrize(
     "ids,pools,message",
     [
-        (("v0/2", "v0/2"), None, "GPU v0/2 is given twice"),
-        (("x/0",), None, "GPU 'x/0' is not in the cluster"),
-        (("v0/2",), ("A100",), r"GPU v0/2 \(V100, 32 GiB\) does not meet"),
-        (("v0/1", "v0/0"), None, "GPU v0/0 is not free"),
+        (("v0:2", "v0:2"), None, "GPU v0:2 is given twice"),
+        (("x:0",), None, "GPU 'x:0' is not in the cluster"),
+        (("v0:2",), ("A100",), r"GPU v0:2 \(V100, 32 GiB\) does not meet"),
+        (("v0:1", "v0:0"), None, "GPU v0:0 is not free"),
     ],
 )
 def test_take_refuses_bad_requests_without_changing_anything(
     ids: tuple[str, ...], pools: tuple[str, ...] | None, message: str
 ) -> None:
     free = FreeGpus(CLUSTER)
-    free.take(("v0/0",), free.eligible_pools((), None))
+    free.take(("v0:0",), free.eligible_pools((), None))
     before = free.free_by_node()
     with pytest.raises(ValueError, match=message):
         free.take(ids, free.eligible_pools(pools or (), None))
@@ -78,16 +78,16 @@ def test_eligible_pools_follow_type_and_memory() -> None:
 
 def test_pack_and_spread_over_several_pools() -> None:
     free = FreeGpus(CLUSTER)
-    free.take(("v1/0", "v1/1", "v1/2"), free.eligible_pools((), None))  # v1 has 1 free
+    free.take(("v1:0", "v1:1", "v1:2"), free.eligible_pools((), None))  # v1 has 1 free
     pack, spread = PackPlacement(), SpreadPlacement()
-    assert pack.place(job(1), free) == ("v1/3",)
-    assert pack.place(job(2), free) == ("a1/0", "a1/1")  # the fullest node with 2 free
-    assert pack.place(job(1, ("A100",)), free) == ("a1/0",)
-    assert spread.place(job(1), free) == ("v0/0",)  # 4 free, first in cluster order
-    assert spread.place(job(2, ("A100",)), free) == ("a0/0", "a0/1")
+    assert pack.place(job(1), free) == ("v1:3",)
+    assert pack.place(job(2), free) == ("a1:0", "a1:1")  # the fullest node with 2 free
+    assert pack.place(job(1, ("A100",)), free) == ("a1:0",)
+    assert spread.place(job(1), free) == ("v0:0",)  # 4 free, first in cluster order
+    assert spread.place(job(2, ("A100",)), free) == ("a0:0", "a0:1")
     # 6 GPUs fit on no node: pack spans fullest first, spread emptiest first.
-    assert pack.place(job(6), free) == ("v1/3", "a1/0", "a1/1", "v0/0", "v0/1", "v0/2")
-    assert spread.place(job(6), free) == ("v0/0", "v0/1", "v0/2", "v0/3", "a0/0", "a0/1")
+    assert pack.place(job(6), free) == ("v1:3", "a1:0", "a1:1", "v0:0", "v0:1", "v0:2")
+    assert spread.place(job(6), free) == ("v0:0", "v0:1", "v0:2", "v0:3", "a0:0", "a0:1")
     assert pack.place(job(7, ("A100",)), free) is None  # only 6 A100s exist
     assert spread.place(job(1, ("V100",), 64.0), free) is None
 

@@ -64,28 +64,28 @@ def test_every_placement_accepts_waited_s() -> None:
 
 
 def test_best_fit_keeps_big_memory_gpus_for_jobs_that_need_them() -> None:
-    free = busy(FreeGpus(MIXED), "a0/0", "a0/1", "a0/2", "v0/0", "v0/1", "v0/2")  # a0 and v0: 1 free each
+    free = busy(FreeGpus(MIXED), "a0:0", "a0:1", "a0:2", "v0:0", "v0:1", "v0:2")  # a0 and v0: 1 free each
     fit = BestFitPlacement()
     # Both nodes would be left with 0 free GPUs; on a0 70 GiB would be stranded, on v0 22 GiB.
-    assert PackPlacement().place(job(1, mem=10.0), free) == ("a0/3",)
-    assert fit.place(job(1, mem=10.0), free) == ("v0/3",)
+    assert PackPlacement().place(job(1, mem=10.0), free) == ("a0:3",)
+    assert fit.place(job(1, mem=10.0), free) == ("v0:3",)
     # Unknown memory uses the whole GPU: nothing stranded anywhere, so cluster order decides.
-    assert fit.place(job(1), free) == ("a0/3",)
-    assert fit.place(job(1, mem=40.0), free) == ("a0/3",)  # V100s are too small
-    assert fit.place(job(1, ("A100",), 10.0), free) == ("a0/3",)
+    assert fit.place(job(1), free) == ("a0:3",)
+    assert fit.place(job(1, mem=40.0), free) == ("a0:3",)  # V100s are too small
+    assert fit.place(job(1, ("A100",), 10.0), free) == ("a0:3",)
 
 
 def test_best_fit_weighs_leftover_gpus_against_stranded_memory() -> None:
     fit = BestFitPlacement()
     free = FreeGpus(MIXED)
     # G = 4 GPUs, M = 80 GiB: v1 scores (0 + 2*2/320), a1 (0 + 2*50/320), v0 (2/4 + ...).
-    assert fit.place(job(2, mem=30.0), free) == ("v1/0", "v1/1")
-    busy(free, "v1/0")
+    assert fit.place(job(2, mem=30.0), free) == ("v1:0", "v1:1")
+    busy(free, "v1:0")
     # Now V100's best is v0: 2/4 + (2*32 + 2*2)/320 = 0.7125 > a1: 2*50/320 = 0.3125.
-    assert fit.place(job(2, mem=30.0), free) == ("a1/0", "a1/1")
-    assert fit.place(job(3, mem=40.0), free) == ("a0/0", "a0/1", "a0/2")
+    assert fit.place(job(2, mem=30.0), free) == ("a1:0", "a1:1")
+    assert fit.place(job(3, mem=40.0), free) == ("a0:0", "a0:1", "a0:2")
     # Fits on no node: spans like pack, fullest first (v1: 1, a1: 2, then the 4-free nodes).
-    assert fit.place(job(5), free) == ("v1/1", "a1/0", "a1/1", "a0/0", "a0/1")
+    assert fit.place(job(5), free) == ("v1:1", "a1:0", "a1:1", "a0:0", "a0:1")
     assert fit.place(job(7, ("A100",)), free) is None
 
 
@@ -131,7 +131,7 @@ def test_best_fit_matches_scoring_every_node_on_random_states() -> None:
         if want is not None:
             assert got == free.free_by_node()[want][:k]
         elif got is not None:  # spanned: k distinct free GPUs on several eligible nodes
-            assert len(set(got)) == k and len({g.split("/")[0] for g in got}) > 1
+            assert len(set(got)) == k and len({g.split(":")[0] for g in got}) > 1
 
 
 # ----- random -----------------------------------------------------------------
@@ -163,13 +163,13 @@ def test_random_is_reproducible_from_its_seed() -> None:
 
 
 def test_random_picks_fitting_nodes_uniformly() -> None:
-    free = busy(FreeGpus(Cluster.uniform(4, 4)), "n1/0", "n1/1")  # n1 has only 2 free
+    free = busy(FreeGpus(Cluster.uniform(4, 4)), "n1:0", "n1:1")  # n1 has only 2 free
     placement = RandomPlacement(np.random.default_rng(3))
     picks: Counter[str] = Counter()
     for _ in range(3000):
         got = placement.place(job(3), free)
         assert got is not None
-        node = got[0].split("/")[0]
+        node = got[0].split(":")[0]
         assert got == free.free_by_node()[node][:3]
         picks[node] += 1
     assert set(picks) == {"n0", "n2", "n3"}
@@ -182,12 +182,12 @@ def test_random_respects_type_and_memory_and_spans_when_needed() -> None:
     placement = RandomPlacement(np.random.default_rng(5))
     for _ in range(50):
         got = placement.place(job(2, mem=40.0), free)
-        assert got is not None and got[0].split("/")[0] in {"a0", "a1"}
+        assert got is not None and got[0].split(":")[0] in {"a0", "a1"}
         got = placement.place(job(1, ("V100",)), free)
-        assert got is not None and got[0].split("/")[0] in {"v0", "v1"}
+        assert got is not None and got[0].split(":")[0] in {"v0", "v1"}
         spanned = placement.place(job(5, ("A100",)), free)
         assert spanned is not None and len(set(spanned)) == 5
-        assert {g.split("/")[0] for g in spanned} == {"a0", "a1"}
+        assert {g.split(":")[0] for g in spanned} == {"a0", "a1"}
     assert placement.place(job(7, ("A100",)), free) is None
 
 
@@ -196,25 +196,25 @@ def test_random_respects_type_and_memory_and_spans_when_needed() -> None:
 
 def racked() -> FreeGpus:
     """n0, n1 in rack r0 and n2, n3 in r1 (4 GPUs each); free: n0 1, n1 3 | n2 3, n3 2."""
-    return busy(FreeGpus(Cluster.uniform(4, 4, nodes_per_rack=2)), "n0/0", "n0/1", "n0/2", "n1/0", "n2/0", "n3/0", "n3/1")
+    return busy(FreeGpus(Cluster.uniform(4, 4, nodes_per_rack=2)), "n0:0", "n0:1", "n0:2", "n1:0", "n2:0", "n3:0", "n3:1")
 
 
 def test_topology_one_node_then_one_rack_then_fewest_racks() -> None:
     free = racked()
     topo = TopologyPlacement()
-    assert topo.place(job(3), free) == ("n1/1", "n1/2", "n1/3")  # fits one node: like pack
+    assert topo.place(job(3), free) == ("n1:1", "n1:2", "n1:3")  # fits one node: like pack
     # 4 GPUs: both racks suffice (r0 has 4, r1 has 5); the tighter r0, emptiest node first.
-    assert topo.place(job(4), free) == ("n1/1", "n1/2", "n1/3", "n0/3")
-    assert PackPlacement().place(job(4), free) == ("n0/3", "n3/2", "n3/3", "n1/1")  # crosses racks
-    assert topo.place(job(5), free) == ("n2/1", "n2/2", "n2/3", "n3/2", "n3/3")  # only r1 suffices
+    assert topo.place(job(4), free) == ("n1:1", "n1:2", "n1:3", "n0:3")
+    assert PackPlacement().place(job(4), free) == ("n0:3", "n3:2", "n3:3", "n1:1")  # crosses racks
+    assert topo.place(job(5), free) == ("n2:1", "n2:2", "n2:3", "n3:2", "n3:3")  # only r1 suffices
     # 6 GPUs: no rack suffices; the rack with most free (r1) first.
-    assert topo.place(job(6), free) == ("n2/1", "n2/2", "n2/3", "n3/2", "n3/3", "n1/1")
+    assert topo.place(job(6), free) == ("n2:1", "n2:2", "n2:3", "n3:2", "n3:3", "n1:1")
     assert topo.place(job(10), free) is None
 
 
 def test_topology_without_racks_takes_the_emptiest_nodes() -> None:
-    free = busy(FreeGpus(Cluster.uniform(3, 4)), "n0/0", "n1/0", "n1/1", "n1/2")  # free: 3, 1, 4
-    assert TopologyPlacement().place(job(6), free) == ("n2/0", "n2/1", "n2/2", "n2/3", "n0/1", "n0/2")
+    free = busy(FreeGpus(Cluster.uniform(3, 4)), "n0:0", "n1:0", "n1:1", "n1:2")  # free: 3, 1, 4
+    assert TopologyPlacement().place(job(6), free) == ("n2:0", "n2:1", "n2:2", "n2:3", "n0:1", "n0:2")
 
 
 def test_topology_counts_only_eligible_gpus_per_rack() -> None:
@@ -229,13 +229,13 @@ def test_topology_counts_only_eligible_gpus_per_rack() -> None:
     free = FreeGpus(cluster)
     topo = TopologyPlacement()
     # r0 has 8 free GPUs but only 4 A100s; r1 has 6 A100s: the job stays in r1.
-    assert topo.place(job(6, ("A100",)), free) == ("a1/0", "a1/1", "a1/2", "a1/3", "a2/0", "a2/1")
-    assert topo.place(job(6, mem=40.0), free) == ("a1/0", "a1/1", "a1/2", "a1/3", "a2/0", "a2/1")
-    assert topo.place(job(6), free) == ("a1/0", "a1/1", "a1/2", "a1/3", "a2/0", "a2/1")  # r1's 6 is tighter than r0's 8
-    assert topo.place(job(7), free) == ("a0/0", "a0/1", "a0/2", "a0/3", "v0/0", "v0/1", "v0/2")  # only r0 suffices
-    busy(free, "a2/0")
+    assert topo.place(job(6, ("A100",)), free) == ("a1:0", "a1:1", "a1:2", "a1:3", "a2:0", "a2:1")
+    assert topo.place(job(6, mem=40.0), free) == ("a1:0", "a1:1", "a1:2", "a1:3", "a2:0", "a2:1")
+    assert topo.place(job(6), free) == ("a1:0", "a1:1", "a1:2", "a1:3", "a2:0", "a2:1")  # r1's 6 is tighter than r0's 8
+    assert topo.place(job(7), free) == ("a0:0", "a0:1", "a0:2", "a0:3", "v0:0", "v0:1", "v0:2")  # only r0 suffices
+    busy(free, "a2:0")
     # A100s: r0 4, r1 5; 9 needed: across racks, the rack with most first.
-    assert topo.place(job(9, ("A100",)), free) == ("a1/0", "a1/1", "a1/2", "a1/3", "a2/1", "a0/0", "a0/1", "a0/2", "a0/3")
+    assert topo.place(job(9, ("A100",)), free) == ("a1:0", "a1:1", "a1:2", "a1:3", "a2:1", "a0:0", "a0:1", "a0:2", "a0:3")
 
 
 def test_topology_waits_for_a_consolidated_placement_up_to_a_limit() -> None:
@@ -245,9 +245,9 @@ def test_topology_waits_for_a_consolidated_placement_up_to_a_limit() -> None:
     assert consolidation_wait_s(make_placement("pack")) == 0.0
     assert topo.place(job(4), free) is None  # would have to span: hold it back
     assert topo.place(job(4), free, waited_s=599.9) is None
-    assert topo.place(job(4), free, waited_s=600.0) == ("n1/1", "n1/2", "n1/3", "n0/3")
-    assert topo.place(job(3), free) == ("n1/1", "n1/2", "n1/3")  # fits one node: no wait
-    assert topo.place(job(5), free) == ("n2/1", "n2/2", "n2/3", "n3/2", "n3/3")  # no node has 5 GPUs: no use waiting
+    assert topo.place(job(4), free, waited_s=600.0) == ("n1:1", "n1:2", "n1:3", "n0:3")
+    assert topo.place(job(3), free) == ("n1:1", "n1:2", "n1:3")  # fits one node: no wait
+    assert topo.place(job(5), free) == ("n2:1", "n2:2", "n2:3", "n3:2", "n3:3")  # no node has 5 GPUs: no use waiting
     assert topo.place(job(10), free, waited_s=1e9) is None  # not enough free GPUs at all
 
 
@@ -255,8 +255,8 @@ def test_topology_waits_only_if_an_eligible_node_is_big_enough() -> None:
     cluster = Cluster((Node("big", "V100", 8, 32.0), Node("s0", "T4", 2, 16.0), Node("s1", "T4", 2, 16.0)))
     free = FreeGpus(cluster)
     topo = TopologyPlacement(max_consolidation_wait_s=60.0)
-    assert topo.place(job(3, ("T4",)), free) == ("s0/0", "s0/1", "s1/0")  # T4 nodes have 2 GPUs: never fits one
-    busy(free, "big/0")
+    assert topo.place(job(3, ("T4",)), free) == ("s0:0", "s0:1", "s1:0")  # T4 nodes have 2 GPUs: never fits one
+    busy(free, "big:0")
     assert topo.place(job(8), free) is None  # the 8-GPU node could fit it once free
 
 

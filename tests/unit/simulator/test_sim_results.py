@@ -20,14 +20,16 @@ from traces.model import Job, Workload
 
 @pytest.fixture(scope="module")
 def result() -> SimResult:
-    jobs = Workload.from_jobs([Job("a", 0.0, 4.0, 1), Job("b", 1.0, 3.0, 2), Job("c", 1.0, 0.1, 1)])
+    jobs = Workload.from_jobs([Job("a", 0.0, 4.0, 1, user="u", group="g"), Job("b", 1.0, 3.0, 2, user="v", group="g"),
+                               Job("c", 1.0, 0.1, 1, user="u", group="g")])  # users and groups: no NaN Jain index
     return simulate(jobs, Cluster.uniform(2, 2), SimConfig("sjf", "spread", seed=4, cross_node_slowdown=1.5))
 
 
 def test_csv_files(tmp_path: Path, result: SimResult) -> None:
     paths = write_results(result, tmp_path / "out", "csv")
     assert {k: p.name for k, p in paths.items()} == {
-        "jobs": "jobs.csv", "summary": "summary.csv", "timeline": "timeline.csv", "schedule": "schedule.csv",
+        "jobs": "jobs.csv", "segments": "segments.csv", "summary": "summary.csv", "timeline": "timeline.csv",
+        "summary_json": "summary.json", "schedule": "schedule.csv",
     }  # fmt: skip
     rows = list(csv.DictReader(paths["jobs"].open()))
     assert list(rows[0]) == result.jobs.column_names
@@ -44,10 +46,15 @@ def test_schedule_file_round_trips(tmp_path: Path, result: SimResult) -> None:
 def test_json_and_parquet_hold_the_same_rows(tmp_path: Path, result: SimResult) -> None:
     as_json = write_results(result, tmp_path / "j", "json")
     as_parquet = write_results(result, tmp_path / "p", "parquet")
-    for name in ("jobs", "summary", "timeline"):
+    for name in ("jobs", "segments", "timeline"):
         table = getattr(result, name)
         assert json.loads(as_json[name].read_text()) == table.to_pylist()
         assert pq.read_table(as_parquet[name]).equals(table)
+    assert pq.read_table(as_parquet["summary"]).equals(result.summary)
+    doc = json.loads(as_json["summary"].read_text())
+    assert doc["metrics"] == {r["metric"]: r["value"] for r in result.summary.to_pylist()}
+    assert (doc["run_id"], doc["policy"], doc["placement"], doc["seed"]) == ("sjf-spread-s4", "sjf", "spread", 4)
+    assert doc["wall_s"] >= 0
 
 
 def test_bad_format_and_bad_folder(tmp_path: Path, result: SimResult) -> None:

@@ -14,8 +14,8 @@ from traces.model import Job, Workload
 
 K = ViolationKind
 CLUSTER = Cluster((Node("n0", "V100", 4, 32.0), Node("n1", "A100", 2, 80.0)))
-V0, V1, V2, V3 = "n0/0", "n0/1", "n0/2", "n0/3"
-A0, A1 = "n1/0", "n1/1"
+V0, V1, V2, V3 = "n0:0", "n0:1", "n0:2", "n0:3"
+A0, A1 = "n1:0", "n1:1"
 
 
 def wl(*jobs: Job) -> Workload:
@@ -101,9 +101,9 @@ def test_rejected_and_run() -> None:
 
 def test_unknown_gpu() -> None:
     w = wl(Job("a", 0.0, 10.0, 1))
-    v = run([A("a", 0.0, 10.0, ("n9/0",))], w)
+    v = run([A("a", 0.0, 10.0, ("n9:0",))], w)
     assert kinds(v) == [K.UNKNOWN_GPU]
-    assert v[0].gpu_id == "n9/0"
+    assert v[0].gpu_id == "n9:0"
 
 
 @pytest.mark.parametrize(
@@ -227,7 +227,7 @@ def test_speed_of_a_mixed_gang_is_its_slowest_gpu() -> None:
 
 def test_result_is_sorted_and_deterministic() -> None:
     w = wl(Job("b", 0.0, 10.0, 1), Job("a", 0.0, 10.0, 1), Job("c", 50.0, 10.0, 1))
-    s = [A("b", 0.0, 10.0, (V0,)), A("a", 0.0, 10.0, (V0,)), A("c", 0.0, 10.0, ("zz/0",))]
+    s = [A("b", 0.0, 10.0, (V0,)), A("a", 0.0, 10.0, (V0,)), A("c", 0.0, 10.0, ("zz:0",))]
     v = run(s, w)
     assert kinds(v) == [K.UNKNOWN_GPU, K.BEFORE_SUBMIT, K.GPU_OVERCOMMIT]
     assert v == run(list(reversed(s)), w)

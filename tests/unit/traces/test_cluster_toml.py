@@ -21,14 +21,14 @@ GROUP = 'gpu_type = "A100"\nnum_gpus = 8\ngpu_mem_gib = 80\n'
 
 
 def test_node_gpu_ids() -> None:
-    assert Node("n0", "V100", 3, 32.0).gpu_ids == ("n0/0", "n0/1", "n0/2")
+    assert Node("n0", "V100", 3, 32.0).gpu_ids == ("n0:0", "n0:1", "n0:2")
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("", "V100", 1, 32.0), "node_id must be non-empty without '/', got ''"),
-        (("a/b", "V100", 1, 32.0), "node_id must be non-empty without '/', got 'a/b'"),
+        (("", "V100", 1, 32.0), "node_id must be non-empty without ':', ';' or spaces, got ''"),
+        (("a:b", "V100", 1, 32.0), "node_id must be non-empty without ':', ';' or spaces, got 'a:b'"),
         (("n0", "", 1, 32.0), "node n0: gpu_type must be non-empty"),
         (("n0", "V100", 0, 32.0), "node n0: num_gpus must be an integer >= 1, got 0"),
         (("n0", "V100", 2.5, 32.0), "node n0: num_gpus must be an integer >= 1, got 2.5"),
@@ -60,16 +60,16 @@ def test_cluster_views() -> None:
     assert c.max_gpus_per_node == 3
     assert c.gpu_types == ("V100", "A100")
     assert c.gpus() == (
-        GpuInfo("v0/0", "v0", "V100", 32.0, "r0"),
-        GpuInfo("v0/1", "v0", "V100", 32.0, "r0"),
-        GpuInfo("a0/0", "a0", "A100", 80.0, None),
-        GpuInfo("a0/1", "a0", "A100", 80.0, None),
-        GpuInfo("a0/2", "a0", "A100", 80.0, None),
-        GpuInfo("v1/0", "v1", "V100", 16.0, "r1"),
+        GpuInfo("v0:0", "v0", "V100", 32.0, "r0"),
+        GpuInfo("v0:1", "v0", "V100", 32.0, "r0"),
+        GpuInfo("a0:0", "a0", "A100", 80.0, None),
+        GpuInfo("a0:1", "a0", "A100", 80.0, None),
+        GpuInfo("a0:2", "a0", "A100", 80.0, None),
+        GpuInfo("v1:0", "v1", "V100", 16.0, "r1"),
     )
     index = c.gpu_index()
     assert list(index) == [g.gpu_id for g in c.gpus()]
-    assert index["a0/2"] == GpuInfo("a0/2", "a0", "A100", 80.0, None)
+    assert index["a0:2"] == GpuInfo("a0:2", "a0", "A100", 80.0, None)
     assert c.describe() == "3 nodes, 6 GPUs (3 x V100, 3 x A100)"
 
 
@@ -81,7 +81,7 @@ def test_uniform_cluster() -> None:
     racked = Cluster.uniform(5, 2, "A100", 80.0, nodes_per_rack=2)
     assert [n.rack for n in racked.nodes] == ["r0", "r0", "r1", "r1", "r2"]
     assert [g.rack for g in racked.gpus()][:5] == ["r0", "r0", "r0", "r0", "r1"]
-    assert racked.gpu_index()["n4/1"] == GpuInfo("n4/1", "n4", "A100", 80.0, "r2")
+    assert racked.gpu_index()["n4:1"] == GpuInfo("n4:1", "n4", "A100", 80.0, "r2")
     assert [n.rack for n in Cluster.uniform(2, 1, nodes_per_rack=0).nodes] == [None, None]
 
 
@@ -145,7 +145,7 @@ def test_load_with_count_id_and_rack(tmp_path: Path) -> None:
 def test_load_generated_ids_use_a_slug_of_the_type(tmp_path: Path) -> None:
     c = load_cluster_toml(_write(tmp_path, '[[nodes]]\ncount = 2\ngpu_type = "RTX 6000"\nnum_gpus = 2\ngpu_mem_gib = 24\n'))
     assert [n.node_id for n in c.nodes] == ["rtx-6000-0", "rtx-6000-1"]
-    assert c.gpus()[-1].gpu_id == "rtx-6000-1/1"
+    assert c.gpus()[-1].gpu_id == "rtx-6000-1:1"
 
 
 def test_load_accepts_str_path_and_a_byte_order_mark(tmp_path: Path) -> None:
@@ -237,7 +237,7 @@ def test_not_utf8(tmp_path: Path) -> None:
          "field 'nodes[0].gpu_type': expected a non-empty string but found ''"),
         ("[[nodes]]\ncount = 2\nid = 'x'\n" + GROUP,
          "field 'nodes[0].id': expected no 'id' when count > 1 (ids are generated)"),
-        ("[[nodes]]\nid = 'rack1/x'\n" + GROUP, "field 'nodes[0].id': expected an id without '/' but found 'rack1/x'"),
+        ("[[nodes]]\nid = 'rack1:x'\n" + GROUP, "field 'nodes[0].id': expected an id without ':', ';' or spaces but found 'rack1:x'"),
         ("[[nodes]]\nid = 'x'\n" + GROUP + "[[nodes]]\nid = 'y'\n" + GROUP + "[[nodes]]\nid = 'x'\n" + GROUP,
          "field 'nodes': expected unique node ids but found 'x'"),
         # A given id can collide with a generated one.

@@ -247,9 +247,9 @@ def test_node_list_errors(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"{dup}:2: field 'sn': duplicate node id (first at row 1); expected unique node ids but found 'n0'"
     )
-    slash = write(tmp_path, "slash.csv", NODE_HEADER, ["rack/n0,1,1,2,T4"])
-    with pytest.raises(TraceError, match="expected a node id without '/'"):
-        read_openb_nodes(slash)
+    colon = write(tmp_path, "colon.csv", NODE_HEADER, ["rack:n0,1,1,2,T4"])
+    with pytest.raises(TraceError, match="expected a node id without ':', ';' or spaces"):
+        read_openb_nodes(colon)
 
 
 # ----- openb malformed files ----------------------------------------------------

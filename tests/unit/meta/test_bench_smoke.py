@@ -1,0 +1,25 @@
+"""`bench/simulator_speed.py --quick` runs every case end to end and prints its table (no timings checked)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_simulator_speed_quick_run_prints_its_table() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "simulator_speed.py"), "--quick"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, f"bench failed:\n{proc.stdout}{proc.stderr}"
+    lines = proc.stdout.splitlines()
+    header = [line for line in lines if line.startswith("case ")]
+    assert len(header) == 1 and header[0].split()[:5] == ["case", "jobs", "wall", "s", "peak"]
+    table = lines[lines.index(header[0]) + 1:]
+    for case in ("(a) M/M/8 fcfs heapq loop", "(a) M/M/8 fcfs engine", "(b) philly-2k fcfs read+simulate",
+                 "(d) synthetic 5k fcfs simulate"):
+        assert any(row.startswith(case) for row in table), f"no row {case!r} in:\n{proc.stdout}"
+    assert not [row for row in table if " FAILED " in row or " INVALID " in row]
