@@ -10,8 +10,9 @@ interpreter start-up are not timed. All runs go through the public API:
 
 (a) fcfs vs a bare heapq event loop on one M/M/c workload (200k single-GPU jobs, c = 8, load
     0.8, exponential durations), and, for scale, the same FCFS written directly on SimPy with
-    two bare timeouts per job and nothing else (the floor of any SimPy engine). The loop is written here and asserted to give the engine's
-    mean wait to 1e-9 relative, so both do the same work. "engine" is the engine's construction
+    two bare timeouts per job and nothing else (the floor of any SimPy engine). The loop is
+    written here and asserted to give the engine's mean wait to 1e-9 relative, so both do the
+    same work. "engine" is the engine's construction
     plus `run()` inside `simulate` (timed by wrapping `simulator.engine.Engine`); "simulate"
     adds the schedule and result tables. Target: engine <= 4x the loop. Best of 3.
 (b) fcfs on a 117k-job Philly-size workload, end to end from the trace file: the real

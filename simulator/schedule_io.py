@@ -1,9 +1,15 @@
-"""Schedule files: tidy long form, one row per (job, segment, GPU), as CSV, Parquet or JSON.
+"""Schedule files, as CSV, Parquet or JSON, in two forms that both read back to the same `Schedule`.
 
-Columns (`COLUMNS`): `job_id`, `status` ("run" or "rejected"), `segment` (0-based per
-job), `start_s`, `end_s`, `work_s` (empty: the segment's length), `gpu_id`. A rejected
-job is one row with only `job_id` and `status`. A segment with no GPU is one row with an
-empty `gpu_id`, so every `Schedule` round-trips exactly.
+Long form (the simulator's `schedule.csv`), one row per (job, segment, GPU): columns
+(`COLUMNS`) `job_id`, `status` ("run" or "rejected"), `segment` (0-based per job),
+`start_s`, `end_s`, `work_s` (empty: the segment's length), `gpu_id`. A rejected job is
+one row with only `job_id` and `status`. A segment with no GPU is one row with an empty
+`gpu_id`, so every `Schedule` round-trips exactly.
+
+Per-segment form (a solver's `schedule.csv`; `form="segments"`), one row per segment:
+the same columns with `gpu_ids` (the segment's GPUs joined by ";", e.g. "n0:0;n0:1")
+instead of `gpu_id`; `segment` may be left out (then each row of a job is its next
+segment), `status` and `work_s` are optional as in the long form.
 
 Rows sharing `(job_id, segment, start_s, end_s, work_s)` form one `Assignment`; rows of
 one segment number with different times stay separate assignments, so a hand-written
@@ -34,6 +40,9 @@ from traces.io import check_file, is_parquet, read_text
 
 COLUMNS: tuple[str, ...] = ("job_id", "status", "segment", "start_s", "end_s", "work_s", "gpu_id")
 REQUIRED_COLUMNS: tuple[str, ...] = ("job_id", "segment", "start_s", "end_s", "gpu_id")  # status, work_s optional
+SEGMENT_COLUMNS: tuple[str, ...] = ("job_id", "status", "segment", "start_s", "end_s", "work_s", "gpu_ids")
+SEGMENT_REQUIRED: tuple[str, ...] = ("job_id", "start_s", "end_s", "gpu_ids")
+GPU_SEPARATOR = ";"
 RUN = "run"
 REJECTED = "rejected"
 FORMATS: dict[str, str] = {".csv": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet", ".json": "json"}
@@ -83,13 +92,32 @@ def format_of(path: str | Path) -> str:
     return fmt
 
 
-def write_schedule(schedule: Schedule, path: str | Path, fmt: str | None = None) -> Path:
-    """Write `schedule` atomically; the format comes from `fmt` or the file name."""
+def segment_records(schedule: Schedule) -> list[Record]:
+    """The per-segment rows of a schedule (`gpu_ids` joined by ";"), rejected jobs last."""
+    rows: list[Record] = []
+    for r in schedule_records(schedule):
+        last = rows[-1] if rows else None
+        if (last is not None and r["status"] == RUN and last["status"] == RUN and last["job_id"] == r["job_id"]
+                and last["segment"] == r["segment"]):
+            last["gpu_ids"] += GPU_SEPARATOR + r["gpu_id"]
+            continue
+        row = {c: r[c] for c in COLUMNS if c != "gpu_id"}
+        row["gpu_ids"] = r["gpu_id"] if r["status"] == RUN and r["gpu_id"] is not None else None
+        rows.append(row)
+    return rows
+
+
+def write_schedule(schedule: Schedule, path: str | Path, fmt: str | None = None, form: str = "long") -> Path:
+    """Write `schedule` atomically; the format comes from `fmt` or the file name; `form` is
+    "long" (one row per GPU) or "segments" (one row per segment, `gpu_ids` joined by ";")."""
     path = Path(path)
     fmt = fmt or format_of(path)
-    rows = schedule_records(schedule)
+    if form not in ("long", "segments"):
+        raise ValueError(f"form must be 'long' or 'segments', got {form!r}")
+    columns = COLUMNS if form == "long" else SEGMENT_COLUMNS
+    rows = schedule_records(schedule) if form == "long" else segment_records(schedule)
     if fmt == "csv":
-        text = _csv_text(rows).encode("utf-8")
+        text = _csv_text(rows, columns).encode("utf-8")
         if path.name.lower().endswith(".gz"):
             text = gzip.compress(text, mtime=0)
         _atomic(path, lambda tmp: tmp.write_bytes(text))
@@ -98,19 +126,21 @@ def write_schedule(schedule: Schedule, path: str | Path, fmt: str | None = None)
         data = "[\n" + ",\n".join(json.dumps(r, allow_nan=False, ensure_ascii=False) for r in rows) + "\n]\n"
         _atomic(path, lambda tmp: tmp.write_text(data, encoding="utf-8"))
     elif fmt == "parquet":
-        table = pa.Table.from_pylist(rows, schema=_ARROW_SCHEMA)
+        schema = _ARROW_SCHEMA if form == "long" else pa.schema(
+            [f if f.name != "gpu_id" else pa.field("gpu_ids", pa.string()) for f in _ARROW_SCHEMA])
+        table = pa.Table.from_pylist(rows, schema=schema)
         _atomic(path, lambda tmp: pq.write_table(table, tmp))
     else:
         raise UserError(f"unknown schedule format {fmt!r}; expected csv, parquet or json")
     return path
 
 
-def _csv_text(rows: Sequence[Record]) -> str:
+def _csv_text(rows: Sequence[Record], columns: Sequence[str] = COLUMNS) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(COLUMNS)
+    w.writerow(columns)
     for r in rows:
-        w.writerow(["" if r[c] is None else repr(r[c]) if isinstance(r[c], float) else r[c] for c in COLUMNS])
+        w.writerow(["" if r[c] is None else repr(r[c]) if isinstance(r[c], float) else r[c] for c in columns])
     return buf.getvalue()
 
 
@@ -189,27 +219,30 @@ def _parquet_records(path: Path) -> Iterator[tuple[int, Record]]:
     except (pa.ArrowException, OSError) as exc:
         raise TraceError(path, f"not a readable Parquet file ({' '.join(str(exc).split())[:120]})") from None
     _require(path, table.column_names)
-    cols = {c: table.column(c).to_pylist() for c in COLUMNS if c in table.column_names}
+    cols = {c: table.column(c).to_pylist() for c in (*COLUMNS, "gpu_ids") if c in table.column_names}
     for i in range(table.num_rows):
         yield i + 1, {c: v[i] for c, v in cols.items()}
 
 
 def _require(path: Path, header: Sequence[str]) -> dict[str, int]:
     pos = {h: i for i, h in enumerate(header)}
-    missing = [c for c in REQUIRED_COLUMNS if c not in pos]
+    per_segment = "gpu_ids" in pos and "gpu_id" not in pos
+    required, columns = (SEGMENT_REQUIRED, SEGMENT_COLUMNS) if per_segment else (REQUIRED_COLUMNS, COLUMNS)
+    missing = [c for c in required if c not in pos]
     if missing:
         raise TraceError(
             path,
             f"not a schedule file: missing column(s) {', '.join(missing)}",
-            expected="columns " + ",".join(COLUMNS),
+            expected="columns " + ",".join(COLUMNS) + " (or " + ",".join(SEGMENT_COLUMNS) + ")",
             found=",".join(header),
         )
-    return {c: pos[c] for c in COLUMNS if c in pos}
+    return {c: pos[c] for c in columns if c in pos}
 
 
 def _build(path: Path, records: Iterator[tuple[int, Record]]) -> Schedule:
     groups: dict[tuple[str, int, float, float, float | None], list[str]] = {}
     rejected: list[str] = []
+    next_segment: dict[str, int] = {}
     for n, rec in records:
         job_id = _job_id(path, n, rec.get("job_id"))
         status = _blank(rec.get("status"))
@@ -217,22 +250,36 @@ def _build(path: Path, records: Iterator[tuple[int, Record]]) -> Schedule:
         if status not in (RUN, REJECTED):
             raise TraceError(path, row=n, field="status", expected=f"'{RUN}', '{REJECTED}' or empty", found=status)
         if status == REJECTED:
-            for c in ("segment", "start_s", "end_s", "work_s", "gpu_id"):
+            for c in ("segment", "start_s", "end_s", "work_s", "gpu_id", "gpu_ids"):
                 if _blank(rec.get(c)) is not None:
                     raise TraceError(path, row=n, field=c, expected="empty for a rejected job", found=rec[c])
             rejected.append(job_id)
             continue
-        segment = _segment(path, n, rec.get("segment"))
+        per_segment = "gpu_ids" in rec and "gpu_id" not in rec
+        if per_segment and _blank(rec.get("segment")) is None:
+            segment = next_segment.get(job_id, 0)
+        else:
+            segment = _segment(path, n, rec.get("segment"))
+        next_segment[job_id] = segment + 1
         start = _number(path, n, "start_s", rec.get("start_s"), required=True)
         end = _number(path, n, "end_s", rec.get("end_s"), required=True)
         work = _number(path, n, "work_s", rec.get("work_s"), required=False)
-        gpu = _blank(rec.get("gpu_id"))
-        if gpu is not None and not isinstance(gpu, str):
-            raise TraceError(path, row=n, field="gpu_id", expected="a GPU id such as 'n0:3'", found=gpu)
+        field = "gpu_ids" if per_segment else "gpu_id"
+        cell = _blank(rec.get(field))
+        if cell is not None and not isinstance(cell, str):
+            expected = "GPU ids such as 'n0:0;n0:1'" if per_segment else "a GPU id such as 'n0:3'"
+            raise TraceError(path, row=n, field=field, expected=expected, found=cell)
         assert start is not None and end is not None
         gpus = groups.setdefault((job_id, segment, start, end, work), [])
-        if gpu is not None:
-            gpus.append(gpu)
+        if cell is not None:
+            if per_segment:
+                parts = [g.strip() for g in cell.split(GPU_SEPARATOR)]
+                if not all(parts):
+                    raise TraceError(path, row=n, field=field, expected="GPU ids joined by ';' (no empty id)",
+                                     found=cell)
+                gpus.extend(parts)
+            else:
+                gpus.append(cell)
     assignments = [Assignment(j, s, e, tuple(g), w) for (j, _seg, s, e, w), g in groups.items()]
     return Schedule.of(assignments, rejected)
 
@@ -305,10 +352,13 @@ def _number(path: Path, n: int, field: str, value: Any, *, required: bool) -> fl
 
 __all__ = [
     "COLUMNS",
+    "GPU_SEPARATOR",
     "REQUIRED_COLUMNS",
+    "SEGMENT_COLUMNS",
     "format_of",
     "read_schedule",
     "schedule_records",
     "schedule_rows",
+    "segment_records",
     "write_schedule",
 ]

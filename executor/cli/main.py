@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from executor.cli import simulate as simulate_cmd
-from executor.cli import theory_cmd, traces_cmd
+from executor.cli import solve_cmd, theory_cmd, traces_cmd
 
 app = typer.Typer(
     name="gpusched",
@@ -13,7 +13,8 @@ app = typer.Typer(
         "Replay GPU-cluster job traces through a discrete-event model of a GPU cluster and report "
         "job completion time, queueing delay, utilisation and fairness.\n\n"
         "Start with `gpusched simulate` (no arguments: the shipped sample trace on a default "
-        "cluster), then `gpusched traces inspect YOUR_TRACE`."
+        "cluster), then `gpusched traces inspect YOUR_TRACE`; `gpusched solve` computes an offline "
+        "schedule (CP-SAT or a heuristic) that `simulate --policy schedule` replays."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -21,6 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("simulate")(simulate_cmd.simulate)
+app.command("solve")(solve_cmd.solve)
 app.add_typer(traces_cmd.app, name="traces")
 app.add_typer(theory_cmd.app, name="theory")
 

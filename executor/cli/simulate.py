@@ -73,7 +73,8 @@ def simulate(
     gpu_mem_gib: GpuMemOpt = 32.0,
     policy: Annotated[
         str, typer.Option("--policy", help="Queueing policy (registry key): fcfs, sjf, sjf-estimate, srtf, "
-                          "priority, priority-preemptive, las, ... (an unknown key lists them all).")
+                          "priority, priority-preemptive, las, las-2d, easy-backfill, fair-share, themis, "
+                          "cpsat-rolling, schedule, ... (an unknown key lists them all).")
     ] = "fcfs",
     policy_param: Annotated[
         list[str] | None,
@@ -172,6 +173,7 @@ def simulate(
 
       gpusched simulate --policy schedule --schedule gpusched-out/schedule.csv --schedule-mode timed --out replay/
     """
+    import solvers.rolling  # noqa: F401  (registers the cpsat-rolling policy)
     from executor.cli.progress import DelayedProgress
     from simulator.admission import ADMISSIONS
     from simulator.cluster import check_fits

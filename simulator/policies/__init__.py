@@ -58,6 +58,16 @@ POLICIES: dict[str, type[Policy]] = {
 }
 
 
+def register_policy(cls: type[Policy]) -> type[Policy]:
+    """Add a policy defined outside this package (e.g. `solvers.rolling`, which the simulator
+    must not import) to `POLICIES`; registering the same class again is a no-op."""
+    known = POLICIES.get(cls.key)
+    if known is not None and known is not cls:
+        raise ValueError(f"policy key {cls.key!r} is already registered to {known.__qualname__}")
+    POLICIES[cls.key] = cls
+    return cls
+
+
 def policy_params(key: str) -> dict[str, Any]:
     """The keyword parameters a policy accepts, with their defaults."""
     sig = inspect.signature(POLICIES[key].__init__)
@@ -198,4 +208,5 @@ __all__ = [
     "Start",
     "make_policy",
     "policy_params",
+    "register_policy",
 ]

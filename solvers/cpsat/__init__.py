@@ -1,4 +1,5 @@
-"""The one door to OR-Tools CP-SAT: every module that builds or solves a CP-SAT model imports `cp_model` from here.
+"""The one door to OR-Tools: every module that builds a CP-SAT model (`cp_model`) or a linear
+program (`pywraplp`, GLOP) imports it from here.
 
 Importing TensorFlow before OR-Tools makes CP-SAT segfault (upstream or-tools#3230: both ship
 their own copies of protobuf/absl symbols, and the first one loaded wins). This module refuses
@@ -24,6 +25,7 @@ if "tensorflow" in sys.modules and _CP_MODEL not in sys.modules:
         "import solvers.cpsat (or executor.backend) before tensorflow"
     )
 
+from ortools.linear_solver import pywraplp  # noqa: E402
 from ortools.sat.python import cp_model  # noqa: E402
 
-__all__ = ["ImportOrderError", "cp_model"]
+__all__ = ["ImportOrderError", "cp_model", "pywraplp"]

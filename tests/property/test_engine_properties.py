@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import clusters, fitting_jobs
 
+import solvers.rolling  # noqa: F401  (registers cpsat-rolling, so it is covered too)
 from simulator.placement import PLACEMENTS
 from simulator.policies import POLICIES, policy_params
 from simulator.run import SimConfig, simulate, speed_fn

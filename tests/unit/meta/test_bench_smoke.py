@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -23,3 +25,19 @@ def test_simulator_speed_quick_run_prints_its_table() -> None:
                  "(d) synthetic 5k fcfs simulate"):
         assert any(row.startswith(case) for row in table), f"no row {case!r} in:\n{proc.stdout}"
     assert not [row for row in table if " FAILED " in row or " INVALID " in row]
+
+
+@pytest.mark.slow
+def test_solvers_quick_run_prints_its_tables() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "solver_quality.py"), "--quick"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, f"bench failed:\n{proc.stdout}{proc.stderr}"
+    lines = proc.stdout.splitlines()
+    header = [line for line in lines if line.startswith("jobs ")]
+    assert len(header) == 1 and header[0].split()[:6] == ["jobs", "greedy", "lp", "sa", "ga", "cpsat"]
+    rows = lines[lines.index(header[0]) + 1:]
+    assert [r.split()[0] for r in rows[:3]] == ["20", "50", "100"]
+    assert not [r for r in rows if "FAILED" in r]
+    assert any(r.startswith("rolling jobs") for r in lines)
