@@ -39,7 +39,7 @@ ROLLING_JOBS = 2000
 HEURISTICS = ("greedy", "lp", "sa", "ga")
 
 
-def instance(source: Any, num_jobs: int, seed: int = SEED) -> Any:
+def instance(source: Any, num_jobs: int, seed: int = SEED, load: float | None = None) -> Any:
     """`num_jobs` (duration, GPUs) pairs resampled from `source` with Poisson arrivals, time-scaled
     so that the sample's own GPU-seconds offer `LOAD` over the arrival window. (Scaling by the
     sample, not the source's mean, matters: Philly's heavy tail makes a small sample's load far
@@ -49,14 +49,15 @@ def instance(source: Any, num_jobs: int, seed: int = SEED) -> Any:
     from traces.model import CATEGORY_COLUMNS, NUMERIC_COLUMNS, Workload
     from traces.synth import RESAMPLE, DurationDist, SynthSpec, generate
 
-    synth = SynthSpec(num_jobs=num_jobs, load=LOAD, cluster_gpus=NODES * GPUS_PER_NODE,
+    target = LOAD if load is None else load
+    synth = SynthSpec(num_jobs=num_jobs, load=target, cluster_gpus=NODES * GPUS_PER_NODE,
                       duration=DurationDist.resample, gpu_counts=RESAMPLE)
     wl = generate(synth, np.random.default_rng(seed), resample_from=source)
-    load = wl.offered_load(NODES * GPUS_PER_NODE)
-    if not load > 0:
+    have = wl.offered_load(NODES * GPUS_PER_NODE)
+    if not have > 0:
         return wl
     t0 = float(wl.submit_s[0])
-    scale = load / LOAD
+    scale = have / target
     cols = {k: getattr(wl, k) for k in NUMERIC_COLUMNS}
     cols["submit_s"] = t0 + (wl.submit_s - t0) * scale
     return Workload(job_id=wl.job_id, **cols, **{k: getattr(wl, k) for k in CATEGORY_COLUMNS})
@@ -153,6 +154,9 @@ def main(argv: list[str]) -> int:
                         help="shared traces dir (default $GPUSCHED_SHARED_TRACES or ../shared/traces)")
     parser.add_argument("--quick", action="store_true", help="small sizes and 2 s limits (a smoke run)")
     parser.add_argument("--time-limit-s", type=float, default=60.0, help="CP-SAT limit for the headline (default 60)")
+    parser.add_argument("--load", type=float, default=LOAD, help=f"offered load of the instances (default {LOAD:g})")
+    parser.add_argument("--sizes", help="comma-separated job counts instead of the curve and the headline")
+    parser.add_argument("--no-rolling", action="store_true", help="skip the rolling-horizon case")
     args = parser.parse_args(argv)
     shared = Path(args.shared or os.environ.get("GPUSCHED_SHARED_TRACES") or REPO.parent / "shared" / "traces")
     from simulator.cluster import Cluster
@@ -160,9 +164,12 @@ def main(argv: list[str]) -> int:
     cluster = Cluster.uniform(NODES, GPUS_PER_NODE)
     source, desc = source_workload(shared)
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S %z')}; python {platform.python_version()}, {os.cpu_count()} CPUs; "
-          f"instances resampled from {desc}; {NODES} x {GPUS_PER_NODE} GPUs, load {LOAD}")
-    sizes = (20, 50) if args.quick else CURVE
+          f"instances resampled from {desc}; {NODES} x {GPUS_PER_NODE} GPUs, load {args.load:g}")
+    sizes: tuple[int, ...] = (20, 50) if args.quick else CURVE
     headline = 100 if args.quick else HEADLINE
+    if args.sizes:
+        *rest, headline = (int(x) for x in args.sizes.split(","))
+        sizes = tuple(rest)
     curve_limit = 2.0 if args.quick else 20.0
     head_limit = 2.0 if args.quick else args.time_limit_s
     header = ["jobs", *HEURISTICS, "cpsat", "trivial bound", "best bound", "cpsat gap", "never worse; gap<=5%",
@@ -172,7 +179,7 @@ def main(argv: list[str]) -> int:
     for n in (*sizes, headline):
         limit = head_limit if n == headline else curve_limit
         try:
-            rows.append(quality_row(n, instance(source, n), cluster, limit))
+            rows.append(quality_row(n, instance(source, n, load=args.load), cluster, limit))
         except Exception as exc:  # a crash or an invalid schedule: report, go on, exit 1
             ok = False
             rows.append([f"{n}", f"FAILED: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}",
@@ -180,6 +187,8 @@ def main(argv: list[str]) -> int:
     print("objective: weighted completion (sum of JCT, s); heuristics' limit "
           f"{min(curve_limit, 20.0):g} s; cpsat limit {curve_limit:g} s ({head_limit:g} s for {headline} jobs)")
     print_table(header, rows)
+    if args.no_rolling:
+        return 0 if ok else 1
     try:
         roll = rolling_row(source, cluster, 150 if args.quick else ROLLING_JOBS)
         print_table(["rolling jobs", "fcfs", "cpsat-rolling (target <= 300 s)"], [roll])

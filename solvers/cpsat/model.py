@@ -61,11 +61,12 @@ from typing import Any, ClassVar
 from simulator.gpu_catalog import GpuCatalog
 from simulator.schedule import Assignment, Schedule
 from solvers.base import Objective, Progress, SolveOptions, SolveResult, SolveStatus, relative_gap
-from solvers.bounds import best_bound
+from solvers.bounds import best_bound, solve_relaxation, trivial_bound
 from solvers.cpsat import cp_model
 from solvers.cpsat.gpu_ids import assign_gpu_ids
-from solvers.greedy import best_rule
+from solvers.greedy import RuleOutcome, best_rule
 from solvers.listsched import ListScheduler
+from solvers.lp import candidate_orders
 from solvers.objective import J_PER_KWH, evaluate
 from solvers.sa import anneal
 from traces.cluster import Cluster
@@ -892,7 +893,7 @@ class CpsatSolver:
     # Share of the time limit spent annealing the greedy order before CP-SAT starts, so the
     # warm start is the best heuristic's schedule, not just greedy's (0: greedy only). In
     # deterministic mode the annealing runs `deterministic_anneal_iterations` decodes instead.
-    anneal_share: float = 0.2
+    anneal_share: float = 0.5
     deterministic_anneal_iterations: int = 2000
 
     def __post_init__(self) -> None:
@@ -920,7 +921,20 @@ class CpsatSolver:
         greedy = ls.decode(rule.order)
         greedy_value = evaluate(greedy, workload, cluster, options.objective, options.gpu_catalog)
         warm_name = f"greedy rule {rule.rule}"
-        if options.hint is None and self.anneal_share > 0 and len(workload) > 1:
+        # Nothing to warm up when greedy already meets the trivial bound (CP-SAT proves it at once).
+        easy = greedy_value <= trivial_bound(workload, cluster, options) * (1 + 1e-12)
+        if options.hint is None and not easy and len(workload) > 1:
+            # The LP relaxation's alpha-point orders: on congested instances often the best heuristic.
+            relaxation = solve_relaxation(workload, cluster, options, Objective.weighted_completion)
+            for label, order in candidate_orders(relaxation, workload) if relaxation is not None else ():
+                value = ls.order_value(order, options.objective)
+                if value < rule.value:
+                    rule = RuleOutcome(f"lp {label}", tuple(order), value)
+            if rule.value < greedy_value:
+                greedy = ls.decode(rule.order)
+                greedy_value = evaluate(greedy, workload, cluster, options.objective, options.gpu_catalog)
+                warm_name = f"LP relaxation order ({rule.rule})"
+        if options.hint is None and self.anneal_share > 0 and len(workload) > 1 and not easy:
             budget = (replace(options, time_limit_s=1e9, max_iterations=self.deterministic_anneal_iterations)
                       if options.deterministic else
                       replace(options, time_limit_s=self.anneal_share * options.time_limit_s, max_iterations=None))
@@ -928,7 +942,7 @@ class CpsatSolver:
             if run.best_value < greedy_value:
                 greedy = ls.decode(run.best_order)
                 greedy_value = evaluate(greedy, workload, cluster, options.objective, options.gpu_catalog)
-                warm_name = f"annealed greedy rule {rule.rule}, {run.iterations} iterations"
+                warm_name = f"annealed {warm_name}, {run.iterations} iterations"
 
         notes: list[str] = []
         plan = None
