@@ -89,6 +89,20 @@ GpuTypeOpt = Annotated[str, typer.Option("--gpu-type", help="GPU type of every n
 GpuMemOpt = Annotated[float, typer.Option("--gpu-mem-gib", help="Memory per GPU in GiB (with --nodes).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for every random choice; same seed, same output.")]
 FormatOpt = Annotated[OutFormat, typer.Option("--format", help="Format of the result tables.")]
+CrossNodeSlowdownOpt = Annotated[
+    float, typer.Option("--cross-node-slowdown", help="Run-time factor for a gang job spread over several nodes.")
+]
+SpeedTableOpt = Annotated[
+    Path | None,
+    typer.Option("--speed-table", help="GPU speed factors (TOML or CSV) relative to a reference type "
+                 "(default: every type runs at reference speed).", show_default=False),
+]
+GpuCatalogOpt = Annotated[
+    Path | None,
+    typer.Option("--gpu-catalog", help="GPU power and price (energy, cost) as TOML, e.g. \\[gpus.V100] "
+                 "price_per_gpu_h = 2.48; it adds to or overrides the shipped catalog; a new type needs busy_w, "
+                 "idle_w and price_per_gpu_h (format: simulator/gpu_catalog.py).", show_default=False),
+]
 
 
 def load_trace(paths: list[Path] | None, fmt: str | None) -> Any:

@@ -12,13 +12,16 @@ import typer
 
 from executor.cli.common import (
     ClusterFileOpt,
+    CrossNodeSlowdownOpt,
     FormatOpt,
+    GpuCatalogOpt,
     GpuMemOpt,
     GpusPerNodeOpt,
     GpuTypeOpt,
     NodesOpt,
     OutFormat,
     SeedOpt,
+    SpeedTableOpt,
     TraceArg,
     TraceFormatOpt,
     check_out_dir,
@@ -90,9 +93,7 @@ def simulate(
                      "(e.g. --placement topology --placement-param max_consolidation_wait_s=600).",
                      show_default=False),
     ] = None,
-    cross_node_slowdown: Annotated[
-        float, typer.Option("--cross-node-slowdown", help="Run-time factor for a gang job spread over several nodes.")
-    ] = 1.0,
+    cross_node_slowdown: CrossNodeSlowdownOpt = 1.0,
     restart_overhead_s: Annotated[
         float, typer.Option("--restart-overhead-s", help="Non-productive seconds at the start of each restart.")
     ] = 0.0,
@@ -101,18 +102,8 @@ def simulate(
         typer.Option("--checkpoint-interval-s", help="Checkpoint interval: a stopped job keeps its work up to "
                      "the last checkpoint (default: it loses nothing).", show_default=False),
     ] = None,
-    speed_table: Annotated[
-        Path | None,
-        typer.Option("--speed-table", help="GPU speed factors (TOML or CSV) relative to a reference type "
-                     "(default: every type runs at reference speed).", show_default=False),
-    ] = None,
-    gpu_catalog: Annotated[
-        Path | None,
-        typer.Option("--gpu-catalog", help="TOML file of GPU power and price for the energy and cost metrics; "
-                     "it adds to or overrides the shipped catalog. Example: \\[gpus.V100] price_per_gpu_h = 2.48 "
-                     "and, for a new type, \\[gpus.G2] busy_w = 250, idle_w = 30, price_per_gpu_h = 2.0, one "
-                     "key per line (format: simulator/gpu_catalog.py).", show_default=False),
-    ] = None,
+    speed_table: SpeedTableOpt = None,
+    gpu_catalog: GpuCatalogOpt = None,
     node_mtbf_s: Annotated[
         float | None,
         typer.Option("--node-mtbf-s", help="Mean time between failures of each node (default: no failures).",

@@ -11,11 +11,14 @@ import typer
 
 from executor.cli.common import (
     ClusterFileOpt,
+    CrossNodeSlowdownOpt,
+    GpuCatalogOpt,
     GpuMemOpt,
     GpusPerNodeOpt,
     GpuTypeOpt,
     NodesOpt,
     SeedOpt,
+    SpeedTableOpt,
     TraceArg,
     TraceFormatOpt,
     check_out_dir,
@@ -82,19 +85,9 @@ def solve(
     allow_span: Annotated[
         bool, typer.Option("--allow-span/--no-span", help="Let a gang job span nodes (at --cross-node-slowdown).")
     ] = False,
-    cross_node_slowdown: Annotated[
-        float, typer.Option("--cross-node-slowdown", help="Run-time factor for a gang job spread over several nodes.")
-    ] = 1.0,
-    speed_table: Annotated[
-        Path | None,
-        typer.Option("--speed-table", help="GPU speed factors (TOML or CSV) relative to a reference type.",
-                     show_default=False),
-    ] = None,
-    gpu_catalog: Annotated[
-        Path | None,
-        typer.Option("--gpu-catalog", help="GPU power/price TOML for --objective energy (adds to the shipped one).",
-                     show_default=False),
-    ] = None,
+    cross_node_slowdown: CrossNodeSlowdownOpt = 1.0,
+    speed_table: SpeedTableOpt = None,
+    gpu_catalog: GpuCatalogOpt = None,
     seed: SeedOpt = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for schedule.csv and solve.json.")] = Path(
         "gpusched-solve"
