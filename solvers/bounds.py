@@ -71,10 +71,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from simulator.gpu_catalog import GpuCatalog
 from solvers.base import Objective, SolveOptions
 from solvers.listsched import ListScheduler, check_solvable
-from solvers.objective import J_PER_KWH
+from solvers.objective import J_PER_KWH, busy_power_w
 from traces.cluster import Cluster
 from traces.errors import UserError
 from traces.model import Workload
@@ -219,14 +218,7 @@ def _trivial(jobs: _Jobs, options: SolveOptions) -> float:
         late = np.nan_to_num(r + p - jobs.deadline_s, nan=0.0)
         return float(np.dot(w, np.maximum(late, 0.0)))
     if objective is Objective.energy:
-        catalog = options.gpu_catalog if options.gpu_catalog is not None else GpuCatalog.default()
-        busy_w = []
-        for pool in jobs.pools:
-            spec = catalog.get(pool.gpu_type)
-            if spec is None:
-                raise UserError(f"objective energy: the GPU catalog has no power figure for type {pool.gpu_type!r}; "
-                                "add it with --gpu-catalog")
-            busy_w.append(spec.busy_w)
+        busy_w = [busy_power_w(options.gpu_catalog, pool.gpu_type) for pool in jobs.pools]
         joules: float = sum(
             g * min(p_q * busy_w[q] for q, p_q in zip(e, runs, strict=True))
             for g, e, runs in zip(jobs.num_gpus.tolist(), jobs.eligible, jobs.run_s, strict=True)

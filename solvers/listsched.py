@@ -39,7 +39,7 @@ import numpy.typing as npt
 from simulator.gpu_catalog import GpuCatalog
 from simulator.schedule import Assignment, Schedule
 from solvers.base import Objective, SolveOptions
-from solvers.objective import J_PER_KWH, evaluate
+from solvers.objective import J_PER_KWH, busy_power_w, evaluate
 from traces.cluster import Cluster
 from traces.errors import UserError
 from traces.model import Workload
@@ -386,15 +386,7 @@ class ListScheduler:
         return joules / J_PER_KWH
 
     def _busy_w_by_node(self) -> list[float]:
-        catalog = self._catalog if self._catalog is not None else GpuCatalog.default()
-        out = []
-        for nd in self.cluster.nodes:
-            spec = catalog.get(nd.gpu_type)
-            if spec is None:
-                raise UserError(f"objective energy: the GPU catalog has no power figure for type {nd.gpu_type!r}; "
-                                "add it with --gpu-catalog")
-            out.append(spec.busy_w)
-        return out
+        return [busy_power_w(self._catalog, nd.gpu_type) for nd in self.cluster.nodes]
 
 
 def _earliest(

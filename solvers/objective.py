@@ -15,6 +15,16 @@ from traces.model import Workload
 J_PER_KWH = 3.6e6
 
 
+def busy_power_w(catalog: GpuCatalog | None, gpu_type: str) -> float:
+    """A GPU type's busy power from `catalog` (None: the shipped one); `UserError` when it has none,
+    since every solver needs it for the energy objective."""
+    spec = (catalog if catalog is not None else GpuCatalog.default()).get(gpu_type)
+    if spec is None:
+        raise UserError(f"objective energy: the GPU catalog has no power figure for type {gpu_type!r}; "
+                        "add it with --gpu-catalog")
+    return spec.busy_w
+
+
 def completion_s(schedule: Schedule) -> dict[str, float]:
     """Each scheduled job's completion time (the end of its last segment)."""
     out: dict[str, float] = {}
@@ -59,19 +69,11 @@ def evaluate(
                 total += w * (c - d)
         return total
     if objective is Objective.energy:
-        catalog = catalog if catalog is not None else GpuCatalog.default()
         info = cluster.gpu_index()
-        joules = 0.0
-        for a in schedule:
-            for g in a.gpu_ids:
-                gpu_type = info[g].gpu_type
-                spec = catalog.get(gpu_type)
-                if spec is None:
-                    raise UserError(f"objective energy: the GPU catalog has no power figure for type {gpu_type!r}; "
-                                    "add it with --gpu-catalog")
-                joules += spec.busy_w * a.length_s
+        power = {t: busy_power_w(catalog, t) for t in {info[g].gpu_type for a in schedule for g in a.gpu_ids}}
+        joules = sum(power[info[g].gpu_type] * a.length_s for a in schedule for g in a.gpu_ids)
         return joules / J_PER_KWH
     raise ValueError(f"unknown objective {objective!r}")
 
 
-__all__ = ["J_PER_KWH", "completion_s", "evaluate"]
+__all__ = ["J_PER_KWH", "busy_power_w", "completion_s", "evaluate"]

@@ -58,7 +58,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from simulator.gpu_catalog import GpuCatalog
 from simulator.schedule import Assignment, Schedule
 from solvers.base import Objective, Progress, SolveOptions, SolveResult, SolveStatus, relative_gap
 from solvers.bounds import best_bound, solve_relaxation, trivial_bound
@@ -67,10 +66,9 @@ from solvers.cpsat.gpu_ids import assign_gpu_ids
 from solvers.greedy import RuleOutcome, best_rule
 from solvers.listsched import ListScheduler
 from solvers.lp import candidate_orders
-from solvers.objective import J_PER_KWH, evaluate
+from solvers.objective import J_PER_KWH, busy_power_w, evaluate
 from solvers.sa import anneal
 from traces.cluster import Cluster
-from traces.errors import UserError
 from traces.model import Workload
 
 MAX_HORIZON_TICKS = 1_000_000  # a derived tick keeps the expected horizon within ~this many ticks
@@ -208,14 +206,7 @@ def _discretize(
     joules: list[list[float]] = [[] for _ in range(n)]
     totals_j: list[float] = []  # a spanning job's largest total (its options' costs are per GPU)
     if objective is Objective.energy:
-        catalog = options.gpu_catalog if options.gpu_catalog is not None else GpuCatalog.default()
-        busy_w = []
-        for node in cluster.nodes:
-            spec = catalog.get(node.gpu_type)
-            if spec is None:
-                raise UserError(f"objective energy: the GPU catalog has no power figure for type {node.gpu_type!r}; "
-                                "add it with --gpu-catalog")
-            busy_w.append(spec.busy_w)
+        busy_w = [busy_power_w(options.gpu_catalog, node.gpu_type) for node in cluster.nodes]
         for row in range(n):
             if ls.spans(row):  # per GPU, over the span's length
                 joules[row] = [busy_w[nd] * float(ls.min_duration_s[row]) for nd in ls.eligible_nodes(row)]
