@@ -25,12 +25,18 @@ Two file formats, told apart by the name (`.toml`, else CSV, plain or gzip)::
     gpu_type,model_name,steps_per_s    (what `gpusched profile` writes: divided by the
                                         reference type's steps_per_s for the same model)
 
-Other CSV columns (batch size, spread, device name) are ignored.
+With a `num_devices` column (a profile table) only single-device rows count: a gang's rate
+is not a per-GPU speed. With a `batch_size` column a rate is divided by the reference
+type's rate for the same model and batch size, and several batch sizes of one (type,
+model) give the geometric mean of their ratios. With a `device_name` column, rows of
+several devices of one type are summarised by their median. Other columns (spread, device name, ...)
+are ignored.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -129,13 +135,25 @@ def load_speed_table(path: str | Path, reference_type: str | None = None) -> Spe
     """Read a speed table file (format in the module docstring); `TraceError` if malformed.
 
     The reference type is the file's own (`[reference] type` in TOML), else
-    `reference_type`, else the project's default GPU type (V100).
+    `reference_type`, else the project's default GPU type (V100), else, for a steps/s
+    table that measured a single device type, that type.
     """
     path = Path(path)
     name = path.name.lower()
     if name.endswith(".toml"):
         return _load_toml(path, reference_type)
-    return _load_csv(path, reference_type or DEFAULT_GPU_TYPE)
+    return _load_csv(path, reference_type)
+
+
+def _count(path: Path, text: str, field_name: str, row: int) -> int:
+    """A whole number >= 1 from a CSV field (batch size, number of devices)."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise TraceError(path, row=row, field=field_name, expected="a whole number >= 1", found=text)
+    return value
 
 
 def _factor(path: Path, value: object, *, field_name: str, row: int | None = None) -> float:
@@ -199,7 +217,7 @@ def _reference_checked(path: Path, ref: str, gpu_type: str, value: float, key: s
     return value
 
 
-def _load_csv(path: Path, ref: str) -> SpeedTable:
+def _load_csv(path: Path, asked: str | None) -> SpeedTable:
     rows = open_csv(path)
     has_speed, has_steps = "speed" in rows.header, "steps_per_s" in rows.header
     if has_speed == has_steps:
@@ -210,38 +228,63 @@ def _load_csv(path: Path, ref: str) -> SpeedTable:
             found=",".join(rows.header),
         )
     value_col = "speed" if has_speed else "steps_per_s"
+    ref = asked or DEFAULT_GPU_TYPE
     cols = rows.require_columns(["gpu_type", value_col], "speed table")
     model_col = rows.header.index("model_name") if "model_name" in rows.header else None
-    width = max(cols.values()) + 1 if model_col is None else max(*cols.values(), model_col) + 1
-    values: dict[tuple[str, str], tuple[float, int]] = {}  # (type, model or "") -> (value, row)
+    batch_col = rows.header.index("batch_size") if "batch_size" in rows.header else None
+    devices_col = rows.header.index("num_devices") if "num_devices" in rows.header else None
+    device_col = rows.header.index("device_name") if "device_name" in rows.header else None
+    optional = [c for c in (model_col, batch_col, devices_col, device_col) if c is not None]
+    width = max(*cols.values(), *optional) + 1
+    # (type, model or "", batch size or "", device or "") -> (value, row)
+    measured: dict[tuple[str, str, str, str], tuple[float, int]] = {}
     for row_no, fields in rows:
         if len(fields) < width:
             raise TraceError(path, "too few fields", row=row_no, expected=f"{len(rows.header)} fields",
                              found=len(fields))
+        if devices_col is not None and _count(path, fields[devices_col], "num_devices", row_no) != 1:
+            continue  # a data-parallel gang's rate: not a per-GPU speed
         gpu_type = fields[cols["gpu_type"]].strip()
         if not gpu_type:
             raise TraceError(path, row=row_no, field="gpu_type", expected="a GPU type name", found="")
         model = fields[model_col].strip() if model_col is not None else ""
+        batch = str(_count(path, fields[batch_col], "batch_size", row_no)) if batch_col is not None else ""
+        device = fields[device_col].strip() if device_col is not None else ""
         value = _factor(path, fields[cols[value_col]], field_name=value_col, row=row_no)
-        first = values.get((gpu_type, model))
+        first = measured.get((gpu_type, model, batch, device))
         if first is not None:
             what = f"GPU type {gpu_type}" + (f" and model {model}" if model else "")
+            what += f" at batch size {batch}" if batch else ""
+            what += f" on device {device}" if device else ""
             raise TraceError(path, f"a second row for {what} (the first is row {first[1]})", row=row_no)
         if has_speed:
             _reference_checked(path, ref, gpu_type, value, "speed", row_no)
-        values[(gpu_type, model)] = (value, row_no)
-    by_type: dict[str, float] = {}
-    by_model: dict[tuple[str, str], float] = {}
-    for (gpu_type, model), (value, row_no) in values.items():
+        measured[(gpu_type, model, batch, device)] = (value, row_no)
+    # Several devices of one type measured alike (a profile of each GPU of a node): their median.
+    grouped: dict[tuple[str, str, str], list[tuple[float, int]]] = {}
+    for (gpu_type, model, batch, _), entry in measured.items():
+        grouped.setdefault((gpu_type, model, batch), []).append(entry)
+    values = {key: (statistics.median(v for v, _ in entries), entries[0][1]) for key, entries in grouped.items()}
+    measured_types = sorted({t for t, _, _ in values})
+    if has_steps and asked is None and ref not in measured_types and len(measured_types) == 1:
+        ref = measured_types[0]  # a profile of one device type: it is the reference
+    # Several batch sizes of one (type, model): the geometric mean of their ratios.
+    ratios: dict[tuple[str, str], list[float]] = {}
+    for (gpu_type, model, batch), (value, row_no) in values.items():
         if has_steps:
-            base = values.get((ref, model))
+            base = values.get((ref, model, batch))
             if base is None:
                 what = f"model {model!r}" if model else "the type-level rows (empty model_name)"
+                what += f" at batch size {batch}" if batch else ""
                 raise TraceError(path, f"no steps_per_s for the reference type {ref} with {what} to divide by",
                                  row=row_no, field="model_name")
             value = value / base[0]
-        if gpu_type == ref:
-            continue
+        if gpu_type != ref:
+            ratios.setdefault((gpu_type, model), []).append(value)
+    by_type: dict[str, float] = {}
+    by_model: dict[tuple[str, str], float] = {}
+    for (gpu_type, model), found in ratios.items():
+        value = found[0] if len(found) == 1 else _geometric_mean(found)
         if model:
             by_model[(gpu_type, model)] = value
         else:

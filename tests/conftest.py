@@ -34,3 +34,30 @@ def shared_traces() -> Path:
     if not SHARED_TRACES.is_dir():
         pytest.skip(f"shared traces not found at {SHARED_TRACES} (set GPUSCHED_SHARED_TRACES)")
     return SHARED_TRACES
+
+
+@pytest.fixture(scope="session")
+def ray_local():  # type: ignore[no-untyped-def]
+    """One real local Ray runtime per test session (starting one costs ~4 s and ~0.5 GiB), on loopback."""
+    ray = pytest.importorskip("ray")
+    started = False
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 log_to_driver=False, configure_logging=False)
+        started = True
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _keep_cpu_affinity():  # type: ignore[no-untyped-def]
+    """Commands run in-process (CliRunner) may pin the process to a core, as `gpusched profile` does; undo it."""
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    yield
+    if before is not None and os.sched_getaffinity(0) != before:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setaffinity(int(tid), before)
+            except OSError:
+                pass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from executor.cli import compare_cmd, execute_cmd, profile_cmd, solve_cmd, theory_cmd, traces_cmd
 from executor.cli import simulate as simulate_cmd
-from executor.cli import solve_cmd, theory_cmd, traces_cmd
 
 app = typer.Typer(
     name="gpusched",
@@ -14,7 +14,10 @@ app = typer.Typer(
         "job completion time, queueing delay, utilisation and fairness.\n\n"
         "Start with `gpusched simulate` (no arguments: the shipped sample trace on a default "
         "cluster), then `gpusched traces inspect YOUR_TRACE`; `gpusched solve` computes an offline "
-        "schedule (CP-SAT or a heuristic) that `simulate --policy schedule` replays."
+        "schedule (CP-SAT or a heuristic) that `simulate --policy schedule` replays.\n\n"
+        "Is the prediction right? `gpusched profile` measures training steps/s of the Keras model zoo on "
+        "this machine's devices, `gpusched execute` replays a schedule with real training jobs and "
+        "`gpusched compare` reports predicted vs measured times per job."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -23,6 +26,9 @@ app = typer.Typer(
 )
 app.command("simulate")(simulate_cmd.simulate)
 app.command("solve")(solve_cmd.solve)
+app.command("profile")(profile_cmd.profile)
+app.command("execute")(execute_cmd.execute)
+app.command("compare")(compare_cmd.compare)
 app.add_typer(traces_cmd.app, name="traces")
 app.add_typer(theory_cmd.app, name="theory")
 

@@ -21,11 +21,13 @@ DELAY_S = 1.0
 class DelayedProgress:
     """`progress(done, total)` callback for `simulator.run.simulate`; use as a context manager."""
 
-    def __init__(self, description: str, enabled: bool | None = None, delay_s: float = DELAY_S) -> None:
+    def __init__(self, description: str, enabled: bool | None = None, delay_s: float = DELAY_S,
+                 unit: str = "jobs submitted") -> None:
         console = Console(stderr=True)
         self._enabled = console.is_terminal if enabled is None else enabled
         self._console = console if enabled is None else Console(stderr=True, force_terminal=enabled)
         self._description = description
+        self._unit = unit
         self._delay_s = delay_s
         self._t0 = time.perf_counter()
         self._bar: Progress | None = None
@@ -42,7 +44,7 @@ class DelayedProgress:
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("jobs submitted"),
+                TextColumn(self._unit),
                 TimeElapsedColumn(),
                 console=self._console,
                 transient=False,

@@ -35,14 +35,14 @@ def test_imports_point_left_only(layer: str, path: Path) -> None:
             assert top in allowed, f"{path.relative_to(REPO)} imports {name}: {layer} may only import {sorted(allowed)}"
 
 
-def test_tensorflow_and_keras_only_through_executor_backend() -> None:
+def test_tensorflow_keras_and_jax_only_through_executor_backend() -> None:
     offenders = []
     for _, path in _modules():
         rel = path.relative_to(REPO).as_posix()
         if rel == "executor/backend.py":
             continue
         for name in _imports(path):
-            if name.split(".")[0] in {"tensorflow", "keras", "tf_keras"}:
+            if name.split(".")[0] in {"tensorflow", "keras", "tf_keras", "jax", "jaxlib"}:
                 offenders.append(f"{rel}: {name}")
     assert offenders == []
 

@@ -143,8 +143,38 @@ def test_csv_steps_per_s_is_divided_by_the_reference_type_for_the_same_model(tmp
     with pytest.raises(TraceError) as err:
         load_speed_table(path, reference_type="T4")  # T4 has no resnet50 row to divide by
     assert str(err.value) == (
-        f"{path}:1: field 'model_name': no steps_per_s for the reference type T4 with model 'resnet50' to divide by"
+        f"{path}:1: field 'model_name': no steps_per_s for the reference type T4 with model 'resnet50' at batch size 64 to divide by"
     )
+
+
+def test_profile_table_uses_single_device_rows_and_matches_batch_sizes(tmp_path: Path) -> None:
+    """What `gpusched profile` writes: gang rows are skipped, each batch size divides by its own."""
+    path = write(
+        tmp_path,
+        "profile.csv",
+        "gpu_type,model_name,batch_size,num_devices,steps_per_s,steps_per_s_std\n"
+        "V100,mlp,32,1,100.0,1.0\nV100,mlp,64,1,60.0,1.0\nA100,mlp,32,1,200.0,2.0\nA100,mlp,64,1,240.0,2.0\n"
+        "V100,mlp,32,2,90.0,1.0\nA100,mlp,32,2,500.0,3.0\n",
+    )
+    table = load_speed_table(path)
+    assert table.factor("A100", "mlp") == pytest.approx(math.sqrt(2.0 * 4.0))  # ratios 2 and 4 per batch size
+    devices = write(
+        tmp_path,
+        "devices.csv",
+        "gpu_type,model_name,batch_size,num_devices,steps_per_s,device_name\n"
+        "V100,mlp,32,1,100.0,GPU:0\nA100,mlp,32,1,200.0,GPU:0\nA100,mlp,32,1,260.0,GPU:1\nA100,mlp,32,1,210.0,GPU:2\n",
+    )
+    assert load_speed_table(devices).factor("A100", "mlp") == 2.1  # the median device
+    one = write(tmp_path, "one.csv", "gpu_type,model_name,batch_size,num_devices,steps_per_s\nCPU,mlp,32,1,9.0\n")
+    assert load_speed_table(one).reference_type == "CPU"  # a profile of one type is its own reference
+    bad = write(tmp_path, "bad.csv", "gpu_type,model_name,batch_size,num_devices,steps_per_s\nV100,mlp,32,two,1.0\n")
+    with pytest.raises(TraceError) as err:
+        load_speed_table(bad)
+    assert str(err.value) == f"{bad}:1: field 'num_devices': expected a whole number >= 1 but found 'two'"
+    dup = write(tmp_path, "dup.csv", "gpu_type,model_name,batch_size,steps_per_s\nV100,mlp,32,1.0\nV100,mlp,32,2.0\n")
+    with pytest.raises(TraceError) as err:
+        load_speed_table(dup)
+    assert str(err.value) == f"{dup}:2: a second row for GPU type V100 and model mlp at batch size 32 (the first is row 1)"
 
 
 @pytest.mark.parametrize(
@@ -161,7 +191,7 @@ def test_csv_steps_per_s_is_divided_by_the_reference_type_for_the_same_model(tmp
         ("gpu_type,model_name\nA100,bert\n", "not a speed table: no speed column"),
         ("gpu_type,model_name,speed,steps_per_s\nA100,bert,1,2\n", "not a speed table: both speed and steps_per_s"),
         ("model_name,speed\nbert,2\n", "not a speed table trace: missing column(s) gpu_type"),
-        ("gpu_type,model_name,steps_per_s\nA100,,3\n",
+        ("gpu_type,model_name,steps_per_s\nA100,,3\nT4,,1\n",
          ":1: field 'model_name': no steps_per_s for the reference type V100 with the type-level rows"),
         ("gpu_type,model_name,speed\n", "the file has a header but no rows"),
         ("", "the file is empty"),
