@@ -71,9 +71,10 @@ def main() -> None:
     ap.add_argument("--profile-repeats", type=int, default=5)
     ap.add_argument("--profile-concurrent", type=int, default=2,
                     help="profile in N pinned processes at once, as the 2-device replay runs (1: alone)")
-    ap.add_argument("--rounds", default="profile,calibrated",
+    ap.add_argument("--rounds", default="profile,calibrated,restart",
                     help="profile: replay every policy with the profiled rates; calibrated: with the rates "
-                         "measured in the first policy's profile replay (execute --calibrate)")
+                         "measured in the first policy's profile replay (execute --calibrate); restart: preemptive "
+                         "policies predicted again with the restart cost their profile replay measured")
     ap.add_argument("--out", type=Path, default=Path("bench-fidelity"))
     args = ap.parse_args()
     out = args.out.resolve()
@@ -124,6 +125,21 @@ def main() -> None:
         rounds["profile"] += [replay(p, prof, "profile") for p in policies[1:]]
     if "calibrated" in wanted:
         rounds["calibrated"] = [replay(p, calib, "calibrated") for p in policies]
+    if "restart" in wanted:
+        # Preemptive policies: predict again with the restart cost the profile replay measured.
+        rounds["restart"] = []
+        for policy, _, ex, _segs in rounds["profile"]:
+            overhead = ex.get("restart_overhead_trace_s")
+            if policy == "cpsat" or not overhead:
+                continue
+            pred = out / f"pred-{policy}-restart"
+            extra = ["--policy-param", f"quantum_gpu_s={args.las_quantum_gpu_s}"] if (
+                policy == "las" and args.las_quantum_gpu_s) else []
+            sh("simulate", trace, *cluster, "--policy", policy, *extra, "--restart-overhead-s", repr(overhead),
+               "--out", pred)
+            preds[f"{policy}-restart"] = pred
+            print(f"{policy}: re-predicted with --restart-overhead-s {overhead:.4g} (measured)", flush=True)
+            rounds["restart"].append(replay(f"{policy}-restart", prof, "profile"))
     print(f"\ntrace {args.trace.name}, jobs {args.start}..{args.start + args.jobs - 1} of <= 2 GPUs, "
           f"1 x 2 devices, time scale {scale:.3g} (first policy's makespan -> {args.makespan_s:g} s); "
           f"'calibrated' = steps/s measured in the '{first}' replay (execute --calibrate)")

@@ -284,7 +284,8 @@ class _Replay:
             "job_id": t.job_id, "segment": t.segment, "status": result["status"], "error": result.get("error", ""),
             "gpu_ids": list(t.gpu_ids), "steps": t.steps, "steps_done": result.get("steps_done"),
             "t_ready": t_ready, "t_dispatch": t_dispatch, "t_received": result.get("t_received"),
-            "t_first_step": result.get("t_first_step"), "t_end": result.get("t_end", t_dispatch),
+            "t_first_step": result.get("t_first_step"), "t_trained": result.get("t_trained"),
+            "t_end": result.get("t_end", t_dispatch),
             "worker": worker, "pid": result.get("pid"), "attempt": self.attempts.get((t.job_id, t.segment), 1),
             "loss": _finite_or_none(result.get("loss")),
         }
@@ -410,6 +411,8 @@ def _write_outputs(replay: _Replay, t0: float, out_dir: Path, resumed: int, wall
             "start_s": plan.trace_s(first - t0) if first is not None else math.nan,
             "end_s": plan.trace_s(rec["t_end"] - t0) if rec is not None and rec["t_end"] is not None else math.nan,
             "launch_overhead_s": first - rec["t_ready"] if rec is not None and first is not None else math.nan,
+            "checkpoint_s": rec["t_end"] - rec["t_trained"]
+            if rec is not None and not t.last and rec.get("t_trained") is not None else math.nan,
             "error": rec["error"] if rec else "",
         })
     segments = pa.Table.from_pylist(seg_rows)
@@ -419,7 +422,13 @@ def _write_outputs(replay: _Replay, t0: float, out_dir: Path, resumed: int, wall
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     overheads = sorted(float(r["launch_overhead_s"]) for r in seg_rows if not math.isnan(r["launch_overhead_s"]))
+    restarts = _restart_costs_s(seg_rows)
+    restart_median = _median(restarts)
     notes = list(plan.notes)
+    if restart_median is not None:
+        notes.append(f"{len(restarts)} restart(s) cost a median {restart_median:.3f} s of wall time each (checkpoint, "
+                     f"launch, weights), {restart_median / plan.time_scale:.4g} trace seconds: predict with "
+                     f"`gpusched simulate --restart-overhead-s {restart_median / plan.time_scale:.4g}`")
     if resumed:
         notes.append(f"resumed: {resumed} segment(s) were already finished in {out_dir}; the clock is the first run's")
     doc = {
@@ -437,11 +446,27 @@ def _write_outputs(replay: _Replay, t0: float, out_dir: Path, resumed: int, wall
         "launch_overhead_median_s": _median(overheads),
         "launch_overhead_p95_s": overheads[min(len(overheads) - 1, math.ceil(0.95 * len(overheads)) - 1)]
         if overheads else None,
+        "restart_overhead_median_s": restart_median,
+        "restart_overhead_trace_s": None if restart_median is None else restart_median / plan.time_scale,
         "wall_s": wall_s,
         "notes": notes,
     }
     write_json(doc, out_dir / "execute.json")
     return ExecResult(out_dir, jobs, segments, counts, resumed, wall_s, tuple(notes))
+
+
+def _restart_costs_s(seg_rows: list[dict[str, Any]]) -> list[float]:
+    """Wall seconds each restart cost: saving the checkpoint, then launching (and loading) the next segment."""
+    costs = []
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for row in seg_rows:
+        by_job.setdefault(row["job_id"], []).append(row)
+    for rows in by_job.values():
+        rows.sort(key=lambda r: r["segment"])
+        for prev, row in zip(rows, rows[1:], strict=False):
+            if not (math.isnan(prev["checkpoint_s"]) or math.isnan(row["launch_overhead_s"])):
+                costs.append(prev["checkpoint_s"] + row["launch_overhead_s"])
+    return sorted(costs)
 
 
 def _median(values: list[float]) -> float | None:

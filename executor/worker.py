@@ -89,7 +89,7 @@ class WorkerCore:
         """Train one segment; the times are wall-clock epoch seconds (comparable across processes)."""
         t_received = time.time()
         result: Result = {"status": "completed", "error": "", "t_received": t_received, "t_first_step": None,
-                          "t_end": None, "steps_done": 0, "loss": None, "pid": os.getpid()}
+                          "t_trained": None, "t_end": None, "steps_done": 0, "loss": None, "pid": os.getpid()}
         steps_done = 0
 
         def on_step(i: int) -> None:
@@ -105,6 +105,7 @@ class WorkerCore:
                 trainer.reset()
             result["t_first_step"] = time.time()
             loss = trainer.run_steps(int(task["steps"]), on_step=on_step) if task["steps"] > 0 else float("nan")
+            result["t_trained"] = time.time()
             if task.get("save_ckpt"):
                 trainer.save_weights(Path(task["save_ckpt"]))  # atomic: a temporary file, then a rename
             result["loss"] = float(loss)

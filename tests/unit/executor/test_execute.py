@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import signal
 import threading
@@ -75,6 +76,12 @@ def test_replay_keeps_device_order_gangs_and_checkpoints_then_resumes_without_re
     assert all(r["launch_overhead_s"] >= 0 for r in rows.values())
     doc = json.loads((out / "execute.json").read_text())
     assert doc["runs"] == 1 and doc["counts"] == {"completed": 3} and doc["devices"] == ["n0:0", "n0:1"]
+    assert segs[("c", 0)]["checkpoint_s"] > 0 and math.isnan(segs[("c", 1)]["checkpoint_s"])  # the last saves none
+    # One restart (c): its cost = saving c's checkpoint + launching its second segment, also in trace seconds.
+    assert doc["restart_overhead_median_s"] == pytest.approx(
+        segs[("c", 0)]["checkpoint_s"] + segs[("c", 1)]["launch_overhead_s"])
+    assert doc["restart_overhead_trace_s"] == pytest.approx(doc["restart_overhead_median_s"] / 0.1)
+    assert any("--restart-overhead-s" in n for n in doc["notes"])
     before = read_records(out)
     assert len(before) == 4
 
