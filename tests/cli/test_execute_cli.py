@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from profile_tables import flat_profile
 from typer.testing import CliRunner
 
 from executor.cli.main import app
-from executor.plan import FAMILIES
-from executor.profile import ProfileRow, ProfileTable
+from executor.profile import ProfileTable
 
 runner = CliRunner()
 pytestmark = pytest.mark.slow
@@ -82,11 +82,7 @@ def test_kill_9_of_the_executor_then_rerun_resumes(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(tmp_path)
     rows = [(f"j{i}", float(i), 10.0, 1, "mlp") for i in range(6)]
     trace = write_trace(tmp_path / "trace.csv", rows)
-    ProfileTable(tuple(
-        ProfileRow(gpu_type="CPU", model_name=f, batch_size=32, num_devices=1, steps_per_s=150.0,
-                   steps_per_s_std=0.0, repeats=3, steps=10, warmup_steps=1, size=1, device_name="/device:CPU:0",
-                   device_mem_gib=None, backend="tensorflow", precision="float32") for f in FAMILIES
-    )).write(tmp_path / "prof.csv")
+    flat_profile(150.0).write(tmp_path / "prof.csv")
     code, _, err = run("simulate", trace, "--nodes", "1", "--gpus-per-node", "1", "--out", "pred")
     assert code == 0, err
     cmd = [sys.executable, "-m", "executor.cli.main", "execute", "pred", "--profile", "prof.csv",

@@ -12,12 +12,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from profile_tables import flat_profile
 
 from executor.devices import DeviceSetup
 from executor.execute import JOB_COLUMNS, ExecOptions, execute, record_name
-from executor.plan import FAMILIES, make_plan
+from executor.plan import make_plan
 from executor.pool import LocalPool, describe_exit
-from executor.profile import ProfileRow, ProfileTable
+from executor.profile import ProfileTable
 from simulator.schedule import Assignment, Schedule
 from traces.errors import UserError
 from traces.model import Job, Workload
@@ -26,12 +27,7 @@ SETUP = DeviceSetup(backend="tensorflow", logical_cpus=2, threads=1)
 
 
 def rates(rate: float = 200.0) -> ProfileTable:
-    return ProfileTable(tuple(
-        ProfileRow(gpu_type="CPU", model_name=f, batch_size=32, num_devices=1, steps_per_s=rate, steps_per_s_std=0.0,
-                   repeats=3, steps=10, warmup_steps=1, size=1, device_name="/device:CPU:0", device_mem_gib=None,
-                   backend="tensorflow", precision="float32")
-        for f in FAMILIES
-    ))
+    return flat_profile(rate)
 
 
 def workload() -> Workload:

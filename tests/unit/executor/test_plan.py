@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from profile_tables import profile_table
 
 from executor.plan import FAMILIES, family_for, make_plan
-from executor.profile import ProfileRow, ProfileTable
 from simulator.schedule import Assignment, Schedule
 from traces.errors import UserError
 from traces.model import Job, Workload
-
-
-def table(*entries: tuple[str, str, int, int, float]) -> ProfileTable:
-    return ProfileTable(tuple(
-        ProfileRow(gpu_type=t, model_name=m, batch_size=b, num_devices=k, steps_per_s=r, steps_per_s_std=0.0,
-                   repeats=3, steps=10, warmup_steps=1, size=1, device_name="/device:CPU:0", device_mem_gib=None,
-                   backend="tensorflow", precision="float32")
-        for t, m, b, k, r in entries
-    ))
 
 
 def workload() -> Workload:
@@ -29,7 +20,7 @@ def workload() -> Workload:
     ])
 
 
-RATES = table(("CPU", "cnn", 32, 1, 20.0), ("CPU", "mlp", 32, 1, 100.0), ("CPU", "mlp", 32, 2, 80.0),
+RATES = profile_table(("CPU", "cnn", 32, 1, 20.0), ("CPU", "mlp", 32, 1, 100.0), ("CPU", "mlp", 32, 2, 80.0),
               *((("CPU", f, 32, 1, 10.0)) for f in FAMILIES if f not in ("cnn", "mlp")))
 
 
@@ -101,7 +92,7 @@ def test_plan_errors_are_one_line(kwargs: dict, sched: Schedule | None, message:
 
 
 def test_several_profiled_types_need_a_reference() -> None:
-    rates = table(("V100", "cnn", 32, 1, 20.0), ("A100", "cnn", 32, 1, 40.0))
+    rates = profile_table(("V100", "cnn", 32, 1, 20.0), ("A100", "cnn", 32, 1, 40.0))
     sched = Schedule.of([Assignment("a", 100.0, 150.0, ("n0:0",))])
     with pytest.raises(UserError, match="--reference-type"):
         make_plan(sched, workload(), rates, time_scale=1.0)

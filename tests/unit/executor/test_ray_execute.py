@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from profile_tables import flat_profile
 
 from executor.devices import DeviceSetup
 from executor.execute import ExecOptions, execute
-from executor.plan import FAMILIES, make_plan
-from executor.profile import ProfileRow, ProfileTable
+from executor.plan import make_plan
 from executor.ray_pool import RayPool
 from simulator.schedule import Assignment, Schedule
 from traces.model import Job, Workload
@@ -18,12 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 def test_ray_actors_replay_a_schedule_on_the_named_devices(tmp_path: Path, ray_local) -> None:  # type: ignore[no-untyped-def]
-    table = ProfileTable(tuple(
-        ProfileRow(gpu_type="CPU", model_name=f, batch_size=32, num_devices=1, steps_per_s=100.0, steps_per_s_std=0.0,
-                   repeats=3, steps=10, warmup_steps=1, size=1, device_name="/device:CPU:0", device_mem_gib=None,
-                   backend="tensorflow", precision="float32")
-        for f in FAMILIES
-    ))
+    table = flat_profile(100.0)
     wl = Workload.from_jobs([
         Job(job_id="x", submit_s=0.0, duration_s=10.0, num_gpus=1, model_name="mlp"),
         Job(job_id="y", submit_s=0.0, duration_s=10.0, num_gpus=1, model_name="cnn"),
