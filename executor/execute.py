@@ -220,7 +220,7 @@ class _Replay:
         while True:
             now = time.time()
             self._advance_heads(now)
-            done = sum(1 for t in self.tasks if self.finished(t))
+            done = len(self.records.keys() | self.dropped)  # both hold (job, segment) keys of planned tasks
             if self.progress is not None:
                 self.progress(done, total)
             if done == total:

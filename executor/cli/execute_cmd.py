@@ -10,9 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from executor.cli.common import ClusterFileOpt, SeedOpt, TraceFormatOpt, check_out_dir, info, user_errors
+from executor.cli.profile_cmd import DEFAULT_OUT as DEFAULT_PROFILE
 from traces.errors import TraceError, UserError
-
-DEFAULT_PROFILE = Path("gpusched-profile.csv")
 
 
 class Mode(enum.StrEnum):
