@@ -336,13 +336,28 @@ def host_memory_gib() -> float | None:
 
 
 def gpu_type_label(description: str) -> str:
-    """A GPU product name cut to its model: "NVIDIA H100 80GB HBM3" -> "H100", "Tesla V100-SXM2-32GB" -> "V100"."""
+    """The GPU type a device name stands for, as the GPU catalog names it ("NVIDIA GeForce RTX
+    2080 Ti" -> "RTX2080Ti", "NVIDIA A100-SXM4-80GB" -> "A100-80GB"), so profile rows and speed
+    tables meet the catalog's types; a name the catalog does not list is cut to its model
+    ("NVIDIA RTX A6000" -> "A6000", "Tesla X99-16GB" -> "X99")."""
+    from simulator.gpu_catalog import GpuCatalog
+
+    catalog = GpuCatalog.default()
+    spec = catalog.get(description)
+    if spec is not None:
+        return spec.gpu_type
     words = [w for w in description.replace("-", " ").split() if w.lower() not in ("nvidia", "tesla", "geforce",
-                                                                                        "quadro")]
+                                                                                        "quadro", "amd", "radeon")]
     if not words:
         return "GPU"
+    spec = catalog.get(" ".join(words))
+    if spec is not None:
+        return spec.gpu_type
     if words[0].upper() in ("RTX", "GTX", "TITAN") and len(words) > 1:
-        return words[0].upper() + words[1] if words[1][:1].isdigit() else words[1]
+        if not words[1][:1].isdigit():  # "RTX A6000"; "TITAN X"
+            return words[1] if words[0].upper() != "TITAN" else "Titan" + words[1]
+        suffix = "".join(w.capitalize() for w in words[2:] if w.lower() in ("ti", "super"))
+        return words[0].upper() + words[1] + suffix
     return words[0]
 
 

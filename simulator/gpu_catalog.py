@@ -1,10 +1,11 @@
-"""Power and price per GPU type, for a run's energy and cost metrics.
+"""GPU types: power, price and hardware figures, for energy/cost metrics and speed estimates.
 
-`GpuCatalog.default()` is the interim catalog shipped in `simulator/data/gpu_catalog.toml`:
-busy power = the board's TDP from NVIDIA's datasheet, idle power = what nvidia-smi shows
-for an idle GPU, price = a public-cloud on-demand price per GPU-hour; each entry's
-`source` says where its figures come from. A user's file (`load_gpu_catalog`) overrides
-or extends it, in the same format::
+`GpuCatalog.default()` is the catalog shipped in `simulator/data/gpu_catalog.toml`: busy
+power = the board's TDP, idle power = what nvidia-smi (or rocm-smi) shows for an idle GPU,
+cloud price = a public on-demand price per GPU-hour where one exists, purchase price =
+launch MSRP or typical list/street price, plus the hardware figures a speed model needs
+(peak TFLOPS, memory size and bandwidth); each entry's `source` says where its figures come
+from. A user's file (`load_gpu_catalog`) overrides or extends it, in the same format::
 
     [gpus.V100]                  # an entry of the base catalog: fields left out are kept
     price_per_gpu_h = 2.48
@@ -12,10 +13,18 @@ or extends it, in the same format::
     [gpus.V100M32]               # an alias of V100 in the base catalog: a new entry that
     price_per_gpu_h = 3.90       # starts from V100's figures and takes the alias over
 
-    [gpus.G2]                    # a new type: busy_w, idle_w and price_per_gpu_h required
+    [gpus.G2]                    # a new type: busy_w and idle_w required, the rest optional
     busy_w = 250
     idle_w = 30
-    price_per_gpu_h = 2.0
+    price_per_gpu_h = 2.0        # optional: USD per GPU-hour on demand (none: no cloud offer)
+    price_date = "2025-06"       # optional: when that price was listed (YYYY-MM or YYYY-MM-DD)
+    purchase_usd = 9000          # optional: purchase price per GPU
+    purchase_date = "2024-01"
+    vendor = "NVIDIA"            # optional hardware figures: vendor, architecture, year,
+    architecture = "Ampere"      # fp32_tflops, tensor_tflops (dense FP16/BF16 on tensor or
+    year = 2021                  # matrix cores), fp16_tflops (non-tensor FP16), vram_gib,
+    fp32_tflops = 31.2           # mem_bw_gbs (GB/s), tdp_w, interconnect
+    vram_gib = 24
     aliases = ["G2-24GB"]        # optional: other names for it
     source = "our own meter"     # optional: where the figures come from
 
@@ -25,7 +34,9 @@ the aliases, the same way; nothing fuzzier, so "V100-PCIE-16GB" is unknown unles
 
 from __future__ import annotations
 
+import datetime
 import math
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -37,8 +48,28 @@ from typing import Any
 from traces.errors import TraceError
 from traces.io import read_text
 
-_FIELDS = ("busy_w", "idle_w", "price_per_gpu_h")
-_ENTRY_KEYS = (*_FIELDS, "aliases", "source")
+_FIELDS = ("busy_w", "idle_w")  # required for a new type
+# Optional keys, by kind: "price" a number >= 0, "positive" a number > 0, "year" a whole
+# number, "text" a string, "date" "YYYY-MM" or "YYYY-MM-DD".
+_OPTIONAL: dict[str, str] = {
+    "price_per_gpu_h": "price",
+    "price_date": "date",
+    "purchase_usd": "price",
+    "purchase_date": "date",
+    "vendor": "text",
+    "architecture": "text",
+    "year": "year",
+    "fp32_tflops": "positive",
+    "tensor_tflops": "positive",
+    "fp16_tflops": "positive",
+    "vram_gib": "positive",
+    "mem_bw_gbs": "positive",
+    "tdp_w": "positive",
+    "interconnect": "text",
+}
+_ENTRY_KEYS = (*_FIELDS, *_OPTIONAL, "aliases", "source")
+_DATE = re.compile(r"\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?")
+_YEARS = (1990, 2100)
 
 
 def _key(name: str) -> str:
@@ -47,26 +78,68 @@ def _key(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class GpuSpec:
-    """One GPU type: watts while a job runs on it and while idle, and USD per GPU-hour."""
+    """One GPU type: watts while a job runs on it and while idle, USD per GPU-hour on a
+    public cloud and to buy one, and its hardware figures; None / "" = unknown (for
+    `tensor_tflops`: no tensor or matrix cores; for `price_per_gpu_h`: no cloud offer)."""
 
     gpu_type: str
     busy_w: float
     idle_w: float
-    price_per_gpu_h: float
+    price_per_gpu_h: float | None = None
     aliases: tuple[str, ...] = ()
     source: str = ""
+    vendor: str = ""
+    architecture: str = ""
+    year: int | None = None
+    fp32_tflops: float | None = None
+    tensor_tflops: float | None = None  # dense FP16/BF16 matrix throughput
+    fp16_tflops: float | None = None  # FP16 off the tensor cores (packed math)
+    vram_gib: float | None = None
+    mem_bw_gbs: float | None = None
+    tdp_w: float | None = None
+    interconnect: str = ""
+    price_date: str = ""
+    purchase_usd: float | None = None
+    purchase_date: str = ""
 
     def __post_init__(self) -> None:
         if not self.gpu_type.strip():
             raise ValueError("a GPU spec needs a non-empty gpu_type")
-        for name in _FIELDS:
+        for name in (*_FIELDS, *_OPTIONAL):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{self.gpu_type}: {name} must be a finite number >= 0, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            kind = _OPTIONAL.get(name, "price")
+            if name in _OPTIONAL and value is None:
+                continue
+            if kind in ("text", "date"):
+                if not isinstance(value, str) or (kind == "date" and value and not _DATE.fullmatch(value)):
+                    raise ValueError(f"{self.gpu_type}: {name} must be {_EXPECTED[kind]}, got {value!r}")
+                continue
+            if not _number_ok(value, kind):
+                expected = _EXPECTED[kind].replace("a number", "a finite number")
+                raise ValueError(f"{self.gpu_type}: {name} must be {expected}, got {value!r}")
+            object.__setattr__(self, name, int(value) if kind == "year" else float(value))
         if self.idle_w > self.busy_w:
             raise ValueError(f"{self.gpu_type}: idle_w {self.idle_w:g} exceeds busy_w {self.busy_w:g}")
+        if self.tdp_w is not None and self.idle_w > self.tdp_w:
+            raise ValueError(f"{self.gpu_type}: idle_w {self.idle_w:g} exceeds tdp_w {self.tdp_w:g}")
         object.__setattr__(self, "aliases", tuple(self.aliases))
+
+
+_EXPECTED = {
+    "price": "a number >= 0",
+    "positive": "a number > 0",
+    "year": f"a year ({_YEARS[0]}-{_YEARS[1]})",
+    "text": "a string",
+    "date": "a date YYYY-MM or YYYY-MM-DD",
+}
+
+
+def _number_ok(value: object, kind: str) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    if kind == "year":
+        return float(value).is_integer() and _YEARS[0] <= value <= _YEARS[1]
+    return value > 0 if kind == "positive" else value >= 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,37 +236,52 @@ def _merged(path: Path, specs: list[GpuSpec], name: str, entry: dict[str, Any]) 
 
     def number(f: str) -> float:
         if f in entry:
-            return _watts_or_price(path, f"{where}.{f}", entry[f])
+            return float(_value(path, f"{where}.{f}", entry[f], "price"))
         if start is None:
             raise TraceError(path, "missing key", field=f"{where}.{f}", expected="a number >= 0")
         return float(getattr(start, f))
 
-    busy_w, idle_w, price = (number(f) for f in _FIELDS)
+    busy_w, idle_w = (number(f) for f in _FIELDS)
     if idle_w > busy_w:
         raise TraceError(path, "idle power above busy power", field=f"{where}.idle_w",
                          expected=f"a number <= busy_w ({busy_w:g})", found=entry.get("idle_w", idle_w))
+    given: dict[str, Any] = {
+        f: _value(path, f"{where}.{f}", entry[f], kind) for f, kind in _OPTIONAL.items() if f in entry
+    }
+    tdp_w = given.get("tdp_w", None if start is None else start.tdp_w)
+    if isinstance(tdp_w, float) and idle_w > tdp_w:
+        field_name = "tdp_w" if "tdp_w" in entry else "idle_w"
+        raise TraceError(path, "idle power above the TDP", field=f"{where}.{field_name}",
+                         expected=f"tdp_w >= idle_w ({idle_w:g})", found=entry.get(field_name, tdp_w))
     aliases = _aliases(path, f"{where}.aliases", entry.get("aliases", []))
     source = entry.get("source")
     if source is not None and not isinstance(source, str):
         raise TraceError(path, field=f"{where}.source", expected="a string", found=source)
     if start is None or at is None:
-        return [*specs, GpuSpec(name, busy_w, idle_w, price, aliases, source or str(path))]
-    given = ", ".join(f for f in _FIELDS if f in entry) or "aliases"
-    note = source or f"{given} from {path}; the rest: {start.source}"
+        return [*specs, GpuSpec(name, busy_w, idle_w, aliases=aliases, source=source or str(path), **given)]
+    named = [f for f in _FIELDS if f in entry] + list(given)
+    note = source or f"{', '.join(named) or 'aliases'} from {path}; the rest: {start.source}"
     out = list(specs)
     if _key(name) == _key(start.gpu_type):  # override the entry itself
         merged = tuple(dict.fromkeys((*start.aliases, *aliases)))
-        out[at] = replace(start, busy_w=busy_w, idle_w=idle_w, price_per_gpu_h=price, aliases=merged, source=note)
+        out[at] = replace(start, busy_w=busy_w, idle_w=idle_w, aliases=merged, source=note, **given)
         return out
     # `name` is an alias of `start`: a new entry of its own, which takes the alias over.
     out[at] = replace(start, aliases=tuple(a for a in start.aliases if _key(a) != _key(name)))
-    return [*out, GpuSpec(name, busy_w, idle_w, price, aliases, note)]
+    return [*out, replace(start, gpu_type=name, busy_w=busy_w, idle_w=idle_w, aliases=aliases, source=note, **given)]
 
 
-def _watts_or_price(path: Path, where: str, value: object) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
-        return float(value)
-    raise TraceError(path, field=where, expected="a number >= 0", found=value)
+def _value(path: Path, where: str, value: object, kind: str) -> float | int | str:
+    """`value` checked against its key's kind; TraceError naming `where` if it does not fit."""
+    if kind == "date" and isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()  # an unquoted TOML date
+    if kind in ("text", "date"):
+        if isinstance(value, str) and (kind == "text" or _DATE.fullmatch(value)):
+            return value
+    elif _number_ok(value, kind):
+        assert isinstance(value, (int, float))
+        return int(value) if kind == "year" else float(value)
+    raise TraceError(path, field=where, expected=_EXPECTED[kind], found=value)
 
 
 def _aliases(path: Path, where: str, value: object) -> tuple[str, ...]:

@@ -24,13 +24,22 @@ the users' mean slowdowns (each user with a job that ran counts once; jobs witho
 user are left out), 1.0 with a single user and NaN when no job has a user;
 `jain_slowdown_by_group` is the same over groups.
 
-Energy and cost (`energy_cost_values`, `ENERGY_METRICS`) cover the run window, first
-submit to last end (the makespan), for every GPU of the cluster: a GPU draws its type's
-busy power while any job runs on it (the union of its segments, so a GPU shared by jobs
-at once is busy once), nothing while its node is down, and its idle power for the rest
-of the window. `cost_busy_usd` prices the busy GPU-hours, `cost_provisioned_usd` all
-GPUs for the whole window (failed nodes included: capacity paid for either way). Power
-and price come from a `GpuCatalog`; with any GPU type missing from it, all five are NaN.
+Energy and cost (`gpu_power_states`, `energy_cost_values`, `ENERGY_METRICS`) cover the run
+window, first submit to last end (the makespan), for every GPU of the cluster: a GPU draws
+its type's busy power while any job runs on it (the union of its segments, so a GPU shared
+by jobs at once is busy once), nothing while its node is down, and its idle power for the
+rest of the window - except that with an idle power-off timeout T, each idle gap (a
+stretch of the window with the GPU neither busy nor down; the leading and trailing ones
+too) longer than T is idle for only T and then switched off: it draws nothing and is not
+billed until its next job (switching back on is taken as instant and free).
+`gpu_on_hours` = GPU-hours of the window not switched off (a down node's hours included:
+capacity paid for either way). On the cloud price: `cost_busy_usd` prices the busy
+GPU-hours, `cost_provisioned_usd` the powered-on GPU-hours. `cost_usd` is the run's cost
+on the chosen basis: "cloud" = `cost_provisioned_usd`; "purchase" = every GPU's purchase
+price amortised linearly over `amortise_years` (of 365 x 24 h) for the whole window, plus
+the electricity of `energy_kwh`. Power and prices come from a `GpuCatalog`; with any GPU
+type missing from it, the energy and cost metrics are NaN, and so are those whose price
+(cloud or purchase) some type lacks; each case comes with a note.
 Counts (`COUNT_METRICS`) are whole numbers held as floats in the long-form table.
 """
 
@@ -44,7 +53,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from simulator.gpu_catalog import GpuCatalog, GpuSpec
+from simulator.gpu_catalog import GpuCatalog
 from traces.model import JobStatus, Workload
 
 JOBS_SCHEMA = pa.schema(
@@ -125,7 +134,12 @@ ENERGY_METRICS: tuple[str, ...] = (
     "energy_idle_kwh",
     "cost_busy_usd",
     "cost_provisioned_usd",
+    "cost_usd",
 )
+GPU_ON_HOURS = "gpu_on_hours"
+CLOUD_COSTS: tuple[str, ...] = ("cost_busy_usd", "cost_provisioned_usd")
+COST_BASES: tuple[str, ...] = ("cloud", "purchase")
+HOURS_PER_YEAR = 365 * 24
 COUNT_METRICS: tuple[str, ...] = (
     "num_jobs",
     "num_completed",
@@ -359,37 +373,154 @@ def gpu_down_s(
     return np.repeat(per_node, np.asarray(node_num_gpus, dtype=np.int64))
 
 
+@dataclass(frozen=True, slots=True)
+class GpuPowerStates:
+    """Per GPU (global index), seconds of the run window spent busy, idle and powered on,
+    idle and switched off, and down (its node failed); they add up to `window_s`."""
+
+    window_s: float
+    busy_s: npt.NDArray[np.float64]
+    idle_s: npt.NDArray[np.float64]
+    off_s: npt.NDArray[np.float64]
+    down_s: npt.NDArray[np.float64]
+
+    @property
+    def on_s(self) -> npt.NDArray[np.float64]:
+        """Seconds not switched off (busy, idle or down): what the cloud basis bills."""
+        return self.window_s - self.off_s
+
+
+def idle_gaps(
+    gpu: npt.NDArray[np.int64],
+    start_s: npt.NDArray[np.float64],
+    end_s: npt.NDArray[np.float64],
+    num_gpus: int,
+    t0_s: float,
+    t1_s: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The gaps of [t0_s, t1_s] that no interval (gpu, start, end) covers, per GPU: (gpu, length).
+
+    Intervals are clipped to the window and merged per GPU; a GPU with none has one gap,
+    the whole window. The running end of each GPU's merged block is a cumulative max over
+    integer keys (GPU x (number of distinct ends + 1) + rank of the end), so no float
+    offset blurs the times.
+    """
+    s = np.clip(start_s, t0_s, t1_s)
+    e = np.clip(end_s, t0_s, t1_s)
+    keep = e > s
+    g, s, e = gpu[keep].astype(np.int64), s[keep], e[keep]
+    order = np.lexsort((s, g))
+    g, s, e = g[order], s[order], e[order]
+    ends = np.unique(e)
+    stride = len(ends) + 1
+    running = np.maximum.accumulate(g * stride + np.searchsorted(ends, e)) if len(g) else np.empty(0, np.int64)
+    reach = ends[running - g * stride] if len(g) else np.empty(0)  # the GPU's busy-until after each interval
+    first = np.ones(len(g), dtype=bool)
+    first[1:] = g[1:] != g[:-1]
+    last = np.ones(len(g), dtype=bool)
+    last[:-1] = g[1:] != g[:-1]
+    before = np.where(first, t0_s, np.concatenate([[t0_s], reach[:-1]]))  # busy-until before each interval
+    inner = s - before
+    touched = np.zeros(num_gpus, dtype=bool)
+    touched[g] = True
+    untouched = np.flatnonzero(~touched)
+    gap_gpu = np.concatenate([g[inner > 0], g[last], untouched]).astype(np.int64)
+    gap_s = np.concatenate([inner[inner > 0], t1_s - reach[last], np.full(len(untouched), t1_s - t0_s)])
+    positive = gap_s > 0
+    return gap_gpu[positive], gap_s[positive]
+
+
+def gpu_power_states(
+    node_num_gpus: Sequence[int],
+    seg_start_s: npt.NDArray[np.float64],
+    seg_end_s: npt.NDArray[np.float64],
+    seg_gpus: Sequence[Sequence[int]],
+    downtime: Sequence[tuple[int, float, float]],
+    t0_s: float,
+    t1_s: float,
+    idle_power_off_s: float | None = None,
+) -> GpuPowerStates:
+    """Per GPU, busy / idle / switched-off / down seconds over the window [t0_s, t1_s] (NaN
+    window: all NaN). `downtime` holds (node index, down at, back at); each idle gap longer
+    than `idle_power_off_s` (None: never) counts that long as idle, the rest as off."""
+    num_gpus = int(sum(node_num_gpus))
+    if not (math.isfinite(t0_s) and math.isfinite(t1_s)):
+        nan = np.full(num_gpus, math.nan)
+        return GpuPowerStates(math.nan, nan, nan, nan, nan)
+    busy = gpu_busy_s(num_gpus, seg_start_s, seg_end_s, seg_gpus)
+    down = gpu_down_s(node_num_gpus, downtime, t0_s, t1_s)
+    counts = np.fromiter((len(x) for x in seg_gpus), dtype=np.int64, count=len(seg_gpus))
+    seg_gpu = np.fromiter((x for gs in seg_gpus for x in gs), dtype=np.int64, count=int(counts.sum()))
+    first_gpu = np.concatenate([[0], np.cumsum(np.asarray(node_num_gpus, dtype=np.int64))])
+    down_node = np.asarray([d[0] for d in downtime], dtype=np.int64)
+    per_node = np.asarray(node_num_gpus, dtype=np.int64)[down_node]
+    down_gpu = (np.repeat(first_gpu[down_node], per_node)
+                + np.arange(int(per_node.sum())) - np.repeat(np.cumsum(per_node) - per_node, per_node))
+    gap_gpu, gap_s = idle_gaps(
+        np.concatenate([seg_gpu, down_gpu]),
+        np.concatenate([np.repeat(seg_start_s, counts), np.repeat([d[1] for d in downtime], per_node)]),
+        np.concatenate([np.repeat(seg_end_s, counts), np.repeat([d[2] for d in downtime], per_node)]),
+        num_gpus, t0_s, t1_s,
+    )
+    powered = gap_s if idle_power_off_s is None else np.minimum(gap_s, idle_power_off_s)
+    idle = np.bincount(gap_gpu, weights=powered, minlength=num_gpus).astype(np.float64)
+    off = np.bincount(gap_gpu, weights=gap_s - powered, minlength=num_gpus).astype(np.float64)
+    return GpuPowerStates(t1_s - t0_s, busy, idle, off, down)
+
+
 def energy_cost_values(
     gpu_types: Sequence[str],
-    busy_s: npt.NDArray[np.float64],
-    down_s: npt.NDArray[np.float64],
-    window_s: float,
+    states: GpuPowerStates,
     catalog: GpuCatalog,
+    *,
+    cost_basis: str = "cloud",
+    amortise_years: float = 3.0,
+    electricity_usd_per_kwh: float = 0.15,
 ) -> tuple[dict[str, float], tuple[str, ...]]:
-    """`ENERGY_METRICS` for GPUs of these types (one entry per GPU), busy and down this long
-    within a window of `window_s`; and the types `catalog` does not know (then all NaN)."""
-    specs: dict[str, GpuSpec] = {}
-    for t in dict.fromkeys(gpu_types):
-        spec = catalog.get(t)
-        if spec is not None:
-            specs[t] = spec
-    unknown = tuple(t for t in dict.fromkeys(gpu_types) if t not in specs)
-    if unknown or not math.isfinite(window_s) or not len(gpu_types):
-        return dict.fromkeys(ENERGY_METRICS, math.nan), unknown
+    """`ENERGY_METRICS` and `gpu_on_hours` for GPUs of these types (one entry per GPU) in
+    these power states; and a note for each kind of missing catalog data (its metrics NaN)."""
+    if cost_basis not in COST_BASES:
+        raise ValueError(f"cost_basis must be one of {', '.join(COST_BASES)}, got {cost_basis!r}")
+    types = tuple(dict.fromkeys(gpu_types))
+    specs = {t: spec for t in types if (spec := catalog.get(t)) is not None}
+    values = dict.fromkeys(ENERGY_METRICS, math.nan)
+    values[GPU_ON_HOURS] = float(np.sum(states.on_s)) / 3600.0 if len(gpu_types) else math.nan
+    unknown = tuple(t for t in types if t not in specs)
+    if unknown:
+        return values, (
+            f"the GPU catalog has no power or price for GPU type {', '.join(unknown)}; "
+            f"{', '.join(ENERGY_METRICS)} are null (give them in a GPU catalog file)",
+        )
+    if not math.isfinite(states.window_s) or not len(gpu_types):
+        return values, ()
     busy_w = np.array([specs[t].busy_w for t in gpu_types])
     idle_w = np.array([specs[t].idle_w for t in gpu_types])
-    price = np.array([specs[t].price_per_gpu_h for t in gpu_types])
-    idle_s = np.maximum(0.0, window_s - busy_s - down_s)
-    busy_kwh = float(np.sum(busy_s * busy_w)) / 3.6e6
-    idle_kwh = float(np.sum(idle_s * idle_w)) / 3.6e6
-    values = {
-        "energy_kwh": busy_kwh + idle_kwh,
-        "energy_busy_kwh": busy_kwh,
-        "energy_idle_kwh": idle_kwh,
-        "cost_busy_usd": float(np.sum(busy_s * price)) / 3600.0,
-        "cost_provisioned_usd": window_s * float(np.sum(price)) / 3600.0,
-    }
-    return values, ()
+    busy_kwh = float(np.sum(states.busy_s * busy_w)) / 3.6e6
+    idle_kwh = float(np.sum(states.idle_s * idle_w)) / 3.6e6
+    values.update(energy_kwh=busy_kwh + idle_kwh, energy_busy_kwh=busy_kwh, energy_idle_kwh=idle_kwh)
+    notes: list[str] = []
+    no_price = [t for t in types if specs[t].price_per_gpu_h is None]
+    if no_price:
+        cloud = cost_basis == "cloud"
+        nulls = ", ".join([*CLOUD_COSTS, *(["cost_usd"] if cloud else [])])
+        notes.append(f"the GPU catalog has no cloud price (price_per_gpu_h) for GPU type {', '.join(no_price)}; "
+                     f"{nulls} are null (give it in a GPU catalog file{', or use cost basis purchase' * cloud})")
+    else:
+        price = np.array([specs[t].price_per_gpu_h for t in gpu_types], dtype=np.float64)
+        values["cost_busy_usd"] = float(np.sum(states.busy_s * price)) / 3600.0
+        values["cost_provisioned_usd"] = float(np.sum(states.on_s * price)) / 3600.0
+        if cost_basis == "cloud":
+            values["cost_usd"] = values["cost_provisioned_usd"]
+    if cost_basis == "purchase":
+        no_purchase = [t for t in types if specs[t].purchase_usd is None]
+        if no_purchase:
+            notes.append(f"the GPU catalog has no purchase price (purchase_usd) for GPU type "
+                         f"{', '.join(no_purchase)}; cost_usd is null (give it in a GPU catalog file)")
+        else:
+            purchase = float(sum(specs[t].purchase_usd or 0.0 for t in gpu_types))
+            amortised = purchase * states.window_s / (amortise_years * HOURS_PER_YEAR * 3600.0)
+            values["cost_usd"] = amortised + electricity_usd_per_kwh * values["energy_kwh"]
+    return values, tuple(notes)
 
 
 def summary_table(labels: RunLabels, values: Mapping[str, float]) -> pa.Table:

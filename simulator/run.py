@@ -26,14 +26,13 @@ from simulator.engine import Engine, EngineOptions, EngineOutput, gc_paused
 from simulator.estimates import EstimateSpec, duration_estimates
 from simulator.gpu_catalog import GpuCatalog
 from simulator.metrics import (
-    ENERGY_METRICS,
+    COST_BASES,
     JAIN_BY_GROUP,
     JAIN_BY_USER,
     RunLabels,
     Segments,
     energy_cost_values,
-    gpu_busy_s,
-    gpu_down_s,
+    gpu_power_states,
     jobs_table,
     segments_table,
     state_samples,
@@ -82,6 +81,11 @@ class SimConfig:
     * `estimates`: "actual" or "noisy:<sigma>" (`simulator.estimates`).
     * `gpu_catalog`: power and price per GPU type for the energy and cost metrics
       (default: the shipped catalog, `simulator.gpu_catalog`).
+    * `idle_power_off_s`: a GPU idle this long is switched off (draws nothing, is not
+      billed) until its next job (None: idle GPUs stay on). See `simulator.metrics`.
+    * `cost_basis`: "cloud" (`cost_usd` = on-demand price x powered-on GPU-hours) or
+      "purchase" (every GPU's purchase price amortised over `amortise_years` for the run
+      window, plus `electricity_usd_per_kwh` x energy).
     """
 
     policy: str = "fcfs"
@@ -100,6 +104,10 @@ class SimConfig:
     admission_params: Params = ()
     estimates: str = "actual"
     gpu_catalog: GpuCatalog = field(default_factory=GpuCatalog.default)
+    idle_power_off_s: float | None = None
+    cost_basis: str = "cloud"
+    amortise_years: float = 3.0
+    electricity_usd_per_kwh: float = 0.15
 
     def __post_init__(self) -> None:
         from simulator.admission import ADMISSIONS, make_admission
@@ -127,6 +135,11 @@ class SimConfig:
             raise UserError(f"speed_table must be a SpeedTable, got {self.speed_table!r}")
         if not isinstance(self.gpu_catalog, GpuCatalog):
             raise UserError(f"gpu_catalog must be a GpuCatalog, got {self.gpu_catalog!r}")
+        _number("idle_power_off_s", self.idle_power_off_s, minimum=0.0, allow_none=True)
+        if self.cost_basis not in COST_BASES:
+            raise UserError(f"cost_basis must be one of {', '.join(COST_BASES)}, got {self.cost_basis!r}")
+        _number("amortise_years", self.amortise_years, minimum=0.0, strict=True)
+        _number("electricity_usd_per_kwh", self.electricity_usd_per_kwh, minimum=0.0)
         EstimateSpec.parse(self.estimates)
         # Build each plug-in once so a bad parameter is reported now, not mid-run.
         make_policy(self.policy, **dict(self.policy_params))
@@ -240,12 +253,15 @@ def simulate(
         # The energy window is the makespan's: first submit to last end of the jobs that ran.
         first_s = float(np.min(workload.submit_s[ran])) if ran.any() else math.nan
         last_s = float(np.max(out.end_s[ran])) if ran.any() else math.nan
-        energy, no_data = energy_cost_values(
+        states = gpu_power_states(node_gpus, out.seg_start_s, out.seg_end_s, out.seg_gpus, out.downtime,
+                                  first_s, last_s, config.idle_power_off_s)
+        energy, energy_notes = energy_cost_values(
             [g.gpu_type for g in cluster.gpus()],
-            gpu_busy_s(len(out.gpu_ids), out.seg_start_s, out.seg_end_s, out.seg_gpus),
-            gpu_down_s(node_gpus, out.downtime, first_s, last_s),
-            last_s - first_s,
+            states,
             config.gpu_catalog,
+            cost_basis=config.cost_basis,
+            amortise_years=float(config.amortise_years),
+            electricity_usd_per_kwh=float(config.electricity_usd_per_kwh),
         )
         values.update(energy)
         down = [(d[1], d[2], node_gpus[d[0]]) for d in out.downtime]
@@ -262,7 +278,7 @@ def simulate(
         segments=seg_table,
         summary=summary_table(labels, values),
         timeline=timeline,
-        notes=_notes(workload, out, config) + _policy_notes(policy) + _metric_notes(workload, no_data),
+        notes=_notes(workload, out, config) + _policy_notes(policy) + energy_notes + _metric_notes(workload),
         wall_s=time.perf_counter() - t0,
         num_events=out.num_events,
     )
@@ -320,14 +336,9 @@ def _policy_notes(policy: object) -> tuple[str, ...]:
     return tuple(str(n) for n in notes) if notes else ()
 
 
-def _metric_notes(workload: Workload, no_data: tuple[str, ...]) -> tuple[str, ...]:
-    """Why some summary metrics are null: GPU types without catalog data, no user or group."""
+def _metric_notes(workload: Workload) -> tuple[str, ...]:
+    """Why the fairness metrics are null: no job has a user or group."""
     notes: list[str] = []
-    if no_data:
-        notes.append(
-            f"the GPU catalog has no power or price for GPU type {', '.join(no_data)}; "
-            f"{', '.join(ENERGY_METRICS)} are null (give them in a GPU catalog file)"
-        )
     missing = [(c, m) for c, m in (("user", JAIN_BY_USER), ("group", JAIN_BY_GROUP))
                if not np.any(getattr(workload, c).codes >= 0)]
     if missing:
@@ -353,4 +364,7 @@ def _notes(workload: Workload, out: EngineOutput, config: SimConfig) -> tuple[st
     rejected = int(np.count_nonzero(out.rejected))
     if rejected:
         notes.append(f"{rejected} jobs were rejected by admission control '{config.admission}'")
+    if config.idle_power_off_s is not None:
+        notes.append(f"a GPU idle for {config.idle_power_off_s:g} s was switched off until its next job; "
+                     "switching it back on is taken as instant and free")
     return tuple(notes)

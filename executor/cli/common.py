@@ -99,9 +99,41 @@ SpeedTableOpt = Annotated[
 ]
 GpuCatalogOpt = Annotated[
     Path | None,
-    typer.Option("--gpu-catalog", help="GPU power and price (energy, cost) as TOML, e.g. \\[gpus.V100] "
-                 "price_per_gpu_h = 2.48; it adds to or overrides the shipped catalog; a new type needs busy_w, "
-                 "idle_w and price_per_gpu_h (format: simulator/gpu_catalog.py).", show_default=False),
+    typer.Option("--gpu-catalog", help="GPU power, prices and specs (energy, cost) as TOML, e.g. \\[gpus.V100] "
+                 "price_per_gpu_h = 2.48; it adds to or overrides the shipped catalog (see `gpusched gpus list`); "
+                 "a new type needs busy_w and idle_w, the rest (price_per_gpu_h, purchase_usd, ...) is optional "
+                 "(format: simulator/gpu_catalog.py).", show_default=False),
+]
+
+
+class CostBasis(enum.StrEnum):
+    """How `cost_usd` is counted (`simulator.metrics`)."""
+
+    cloud = "cloud"
+    purchase = "purchase"
+
+
+IdlePowerOffOpt = Annotated[
+    float | None,
+    typer.Option("--idle-power-off-s", help="Switch a GPU off once it has been idle this many seconds: it then "
+                 "draws no power and is not billed (cloud basis) until its next job; 0 switches idle GPUs off at "
+                 "once. Default: idle GPUs stay on at idle power.", show_default=False),
+]
+CostBasisOpt = Annotated[
+    CostBasis,
+    typer.Option("--cost-basis", help="How cost_usd is counted: 'cloud' = on-demand price per GPU-hour x "
+                 "powered-on GPU-hours; 'purchase' = each GPU's purchase price written off over --amortise-years "
+                 "for the run window, plus electricity (--electricity-usd-per-kwh) for the energy used."),
+]
+AmortiseYearsOpt = Annotated[
+    float | None,
+    typer.Option("--amortise-years", help="With --cost-basis purchase: years over which a GPU's purchase price "
+                 "is written off, linearly, 24 x 365 h a year (default 3).", show_default=False),
+]
+ElectricityOpt = Annotated[
+    float | None,
+    typer.Option("--electricity-usd-per-kwh", help="With --cost-basis purchase: electricity price in USD per "
+                 "kWh of GPU energy (default 0.15).", show_default=False),
 ]
 
 

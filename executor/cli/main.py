@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from executor.cli import compare_cmd, execute_cmd, profile_cmd, solve_cmd, theory_cmd, traces_cmd
+from executor.cli import (
+    capacity_cmd,
+    compare_cmd,
+    execute_cmd,
+    gpus_cmd,
+    profile_cmd,
+    solve_cmd,
+    theory_cmd,
+    traces_cmd,
+)
 from executor.cli import simulate as simulate_cmd
 
 app = typer.Typer(
@@ -29,8 +38,10 @@ app.command("solve")(solve_cmd.solve)
 app.command("profile")(profile_cmd.profile)
 app.command("execute")(execute_cmd.execute)
 app.command("compare")(compare_cmd.compare)
+app.command("capacity")(capacity_cmd.capacity)
 app.add_typer(traces_cmd.app, name="traces")
 app.add_typer(theory_cmd.app, name="theory")
+app.add_typer(gpus_cmd.app, name="gpus")
 
 
 def main() -> None:

@@ -34,7 +34,8 @@ class DelayedProgress:
         self._task = TaskID(0)
         self.shown = False
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, note: str = "") -> None:
+        """`note`: text after the elapsed time (e.g. a sweep's failed runs and ETA)."""
         if not self._enabled:
             return
         if self._bar is None:
@@ -46,13 +47,14 @@ class DelayedProgress:
                 MofNCompleteColumn(),
                 TextColumn(self._unit),
                 TimeElapsedColumn(),
+                TextColumn("{task.fields[note]}"),
                 console=self._console,
                 transient=False,
             )
             self._bar.start()
-            self._task = self._bar.add_task(self._description, total=total)
+            self._task = self._bar.add_task(self._description, total=total, completed=done, note=note)
             self.shown = True
-        self._bar.update(self._task, completed=done, total=total)
+        self._bar.update(self._task, completed=done, total=total, note=note)
 
     def __enter__(self) -> DelayedProgress:
         self._t0 = time.perf_counter()

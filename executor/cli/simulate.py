@@ -11,13 +11,18 @@ from typing import Annotated, Any
 import typer
 
 from executor.cli.common import (
+    AmortiseYearsOpt,
     ClusterFileOpt,
+    CostBasis,
+    CostBasisOpt,
     CrossNodeSlowdownOpt,
+    ElectricityOpt,
     FormatOpt,
     GpuCatalogOpt,
     GpuMemOpt,
     GpusPerNodeOpt,
     GpuTypeOpt,
+    IdlePowerOffOpt,
     NodesOpt,
     OutFormat,
     SeedOpt,
@@ -104,6 +109,10 @@ def simulate(
     ] = None,
     speed_table: SpeedTableOpt = None,
     gpu_catalog: GpuCatalogOpt = None,
+    idle_power_off_s: IdlePowerOffOpt = None,
+    cost_basis: CostBasisOpt = CostBasis.cloud,
+    amortise_years: AmortiseYearsOpt = None,
+    electricity_usd_per_kwh: ElectricityOpt = None,
     node_mtbf_s: Annotated[
         float | None,
         typer.Option("--node-mtbf-s", help="Mean time between failures of each node (default: no failures).",
@@ -163,6 +172,8 @@ def simulate(
       gpusched simulate trace.parquet --cluster cluster.toml --out results/ --format parquet
 
       gpusched simulate --policy schedule --schedule gpusched-out/schedule.csv --schedule-mode timed --out replay/
+
+      gpusched simulate --gpu-type A100 --idle-power-off-s 600 --cost-basis purchase --amortise-years 4
     """
     import solvers.rolling  # noqa: F401  (registers the cpsat-rolling policy)
     from executor.cli.progress import DelayedProgress
@@ -190,6 +201,10 @@ def simulate(
             if admission != key:
                 raise UserError(f"{flag} applies only to --admission {key}, not {admission}")
             admission_params[name] = value
+    for purchase_flag, given in (("--amortise-years", amortise_years),
+                                 ("--electricity-usd-per-kwh", electricity_usd_per_kwh)):
+        if given is not None and cost_basis != CostBasis.purchase:
+            raise UserError(f"{purchase_flag} applies only to --cost-basis purchase, not {cost_basis.value}")
     out = check_out_dir(out)
     t0 = time.perf_counter()
     table = load_speed_table(speed_table) if speed_table is not None else SpeedTable.reference()
@@ -210,6 +225,10 @@ def simulate(
         admission=admission,
         admission_params=admission_params,
         estimates=estimates,
+        idle_power_off_s=idle_power_off_s,
+        cost_basis=cost_basis.value,
+        amortise_years=3.0 if amortise_years is None else amortise_years,
+        electricity_usd_per_kwh=0.15 if electricity_usd_per_kwh is None else electricity_usd_per_kwh,
     )
     # A cluster given by the user is checked before the (possibly long) trace read.
     given = resolve_cluster(cluster, nodes, gpus_per_node, gpu_type, gpu_mem_gib) if cluster or nodes else None
@@ -249,6 +268,10 @@ def simulate(
             "admission": admission,
             "admission_params": admission_params,
             "estimates": estimates,
+            "idle_power_off_s": config.idle_power_off_s,
+            "cost_basis": config.cost_basis,
+            "amortise_years": config.amortise_years,
+            "electricity_usd_per_kwh": config.electricity_usd_per_kwh,
         },
         "notes": list(result.notes),
         "validation": "0 violations",
@@ -272,8 +295,11 @@ def _print_summary(result: Any, out: Path) -> None:
         ("GPU utilisation", f"{100 * summary['gpu_utilisation']:.1f} %"),
         ("makespan", _h(summary["makespan_s"])),
         ("energy", _energy(summary)),
-        ("cost", _cost(summary)),
+        ("cost", _cost(summary, result.config)),
     ]
+    if result.config.idle_power_off_s is not None:
+        rows.append(("GPU on-hours", f"{summary['gpu_on_hours']:,.1f} (idle GPUs off after "
+                                     f"{result.config.idle_power_off_s:g} s)"))
     counts = ", ".join(f"{summary[f'num_{s}']:.0f} {s}" for s in ("completed", "failed", "killed", "rejected")
                        if summary[f"num_{s}"])
     rows.append(("status", counts))
@@ -294,10 +320,15 @@ def _energy(summary: dict[str, float]) -> str:
             f"{summary['energy_idle_kwh']:,.1f} idle)")
 
 
-def _cost(summary: dict[str, float]) -> str:
-    if math.isnan(summary["cost_busy_usd"]):
-        return "n/a (GPU type not in the catalog; see the note)"
-    return f"${summary['cost_busy_usd']:,.2f} busy GPU-hours, ${summary['cost_provisioned_usd']:,.2f} provisioned"
+def _cost(summary: dict[str, float], config: Any) -> str:
+    cloud = ("n/a on the cloud price (see the note)" if math.isnan(summary["cost_busy_usd"]) else
+             f"${summary['cost_busy_usd']:,.2f} busy GPU-hours, ${summary['cost_provisioned_usd']:,.2f} provisioned")
+    if config.cost_basis == "cloud":
+        return cloud
+    purchase = ("n/a on the purchase price (see the note)" if math.isnan(summary["cost_usd"]) else
+                f"${summary['cost_usd']:,.2f} (purchase over {config.amortise_years:g} y + electricity at "
+                f"${config.electricity_usd_per_kwh:g}/kWh)")
+    return f"{purchase}; cloud: {cloud}"
 
 
 def _h(seconds: float) -> str:

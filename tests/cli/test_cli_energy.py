@@ -64,3 +64,73 @@ def test_help_shows_the_catalog_option_with_an_example() -> None:
     result = runner.invoke(app, ["simulate", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "--gpu-catalog" in result.stdout and "[gpus.V100] price_per_gpu_h = 2.48" in result.stdout
+
+
+# ----- idle power-off and the cost basis ----------------------------------------------------
+# The trace above leaves one GPU idle for the second hour of the 2 h window.
+BOUGHT = CATALOG + "purchase_usd = 52560\npurchase_date = \"2024-01\"\n"  # $2 per hour over 3 years
+
+
+def metrics_of(tmp_path: Path) -> dict[str, float]:
+    metrics: dict[str, float] = json.loads((tmp_path / "out" / "summary.json").read_text())["metrics"]
+    return metrics
+
+
+def test_idle_power_off_cuts_idle_energy_and_billing(tmp_path: Path) -> None:
+    catalog = tmp_path / "cat.toml"
+    catalog.write_text(CATALOG)
+    code, out, err = simulate(tmp_path, "--gpu-type", "G2", "--gpu-catalog", str(catalog),
+                              "--idle-power-off-s", "1800")
+    assert code == 0, err
+    metrics = metrics_of(tmp_path)
+    # The idle GPU stays on 0.5 h of its 1 h gap: 0.5 h x 30 W idle; 3.5 GPU-h on x $2.
+    assert round(metrics["energy_idle_kwh"], 12) == 0.015
+    assert (metrics["gpu_on_hours"], metrics["cost_provisioned_usd"], metrics["cost_usd"]) == (3.5, 7.0, 7.0)
+    assert "GPU on-hours     3.5 (idle GPUs off after 1800 s)" in out
+    assert "was switched off until its next job" in err
+    config = json.loads((tmp_path / "out" / "run.json").read_text())["config"]
+    assert (config["idle_power_off_s"], config["cost_basis"]) == (1800.0, "cloud")
+
+
+def test_purchase_basis_amortises_and_adds_electricity(tmp_path: Path) -> None:
+    catalog = tmp_path / "cat.toml"
+    catalog.write_text(BOUGHT)
+    args = ["--gpu-type", "G2", "--gpu-catalog", str(catalog), "--cost-basis", "purchase"]
+    code, out, err = simulate(tmp_path, *args)
+    assert code == 0, err
+    # 2 GPUs x 2 h x $2 amortised + 0.78 kWh x $0.15.
+    assert round(metrics_of(tmp_path)["cost_usd"], 9) == 8.117
+    assert "cost             $8.12 (purchase over 3 y + electricity at $0.15/kWh); cloud: $6.00 busy" in out
+    code, _, err = simulate(tmp_path, *args, "--amortise-years", "6", "--electricity-usd-per-kwh", "0")
+    assert code == 0, err
+    assert metrics_of(tmp_path)["cost_usd"] == 4.0
+    config = json.loads((tmp_path / "out" / "run.json").read_text())["config"]
+    assert (config["cost_basis"], config["amortise_years"], config["electricity_usd_per_kwh"]) == ("purchase", 6.0, 0.0)
+
+
+def test_purchase_basis_without_a_purchase_price_is_null_with_a_note(tmp_path: Path) -> None:
+    code, out, err = simulate(tmp_path, "--gpu-type", "MI250X", "--cost-basis", "purchase")
+    assert code == 0, err
+    assert metrics_of(tmp_path)["cost_usd"] is None
+    assert "n/a on the purchase price (see the note)" in out
+    assert "note: the GPU catalog has no purchase price (purchase_usd) for GPU type MI250X" in err
+
+
+def test_bad_energy_options_are_one_line_errors(tmp_path: Path) -> None:
+    code, _, err = simulate(tmp_path, "--idle-power-off-s", "-5")
+    assert (code, err.strip()) == (2, "gpusched: error: idle_power_off_s must be a finite number >= 0, got -5.0")
+    code, _, err = simulate(tmp_path, "--amortise-years", "2")
+    assert (code, err.strip()) == (2, "gpusched: error: --amortise-years applies only to --cost-basis purchase, "
+                                      "not cloud")
+    code, _, err = simulate(tmp_path, "--cost-basis", "purchase", "--amortise-years", "0")
+    assert (code, err.strip()) == (2, "gpusched: error: amortise_years must be a finite number > 0, got 0.0")
+    code, _, err = simulate(tmp_path, "--cost-basis", "lease")
+    assert code == 2 and "--cost-basis" in err and "lease" in err
+
+
+def test_help_explains_the_energy_options() -> None:
+    result = runner.invoke(app, ["simulate", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for text in ("--idle-power-off-s", "not billed", "--cost-basis", "cloud|purchase", "--amortise-years",
+                 "(default 3)", "--electricity-usd-per-kwh", "--idle-power-off-s 600 --cost-basis purchase"):
+        assert text in result.stdout, text
