@@ -10,8 +10,6 @@ frozen base's weights under `cache_dir` (built from a seed, never downloaded).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -20,6 +18,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from simulator.atomic import atomic_write
 
 FAMILIES: tuple[str, ...] = ("mlp", "cnn", "simple_rnn", "lstm", "gru", "gan", "transfer")
 
@@ -320,14 +320,7 @@ def _save_atomic(model: Any, path: Path) -> None:
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
         raise ValueError(f"weights file name must end in .weights.h5 (Keras 3 format), got {path.name!r}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[: -len('.weights.h5')]}.", suffix=".weights.h5")
-    os.close(fd)
-    try:
-        model.save_weights(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: model.save_weights(str(tmp)), suffix=".weights.h5")
 
 
 class Trainer:

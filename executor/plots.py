@@ -9,8 +9,6 @@ identical bytes; files are written atomically (temporary file, then `os.replace`
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from executor.compare import COMPLETED, Comparison
+from simulator.atomic import write_bytes
 
 GANTT_MAX_JOBS = 100
 LOG_DECADES = 2.0  # log-log scatter when the JCTs span more than this many decades
@@ -134,16 +133,7 @@ def _short_id(job_id: str, limit: int = 14) -> str:
 def _save(fig: Any, path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_METADATA)
-    data = buf.getvalue()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes(buf.getvalue(), path)
 
 
 __all__ = ["GANTT_MAX_JOBS", "gantt", "scatter_jct", "use_log_scale"]

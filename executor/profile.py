@@ -12,9 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 from executor.devices import BACKENDS, PRECISIONS, DeviceInfo, distribution_for, list_devices
+from simulator.atomic import atomic_write
 from traces.errors import TraceError, UserError
 from traces.io import open_csv
 
@@ -294,17 +293,11 @@ class ProfileTable:
             writer.writerow([_cell(getattr(row, name)) for name in PROFILE_COLUMNS])
         if path.is_dir():
             raise UserError(f"{path}: is a directory; give a file name for the profile table")
+        text = buf.getvalue()
         try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline=""))
         except OSError as exc:
             raise UserError(f"{path}: cannot write the profile table ({exc.strerror})") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(buf.getvalue())
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
 
     def merged(self, newer: Iterable[ProfileRow]) -> ProfileTable:
         """This table with `newer` rows added; a newer row replaces one of the same key and device."""

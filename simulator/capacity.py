@@ -35,9 +35,10 @@ import pyarrow as pa
 from simulator.cluster import Cluster, check_fits
 from simulator.run import SimConfig, SimResult, simulate
 from simulator.speed import SpeedTable
+from simulator.sweep.load import scale_load
 from simulator.theory import erlang_c, mmc_mean_wait_s, mmc_min_servers, mmc_wait_quantile_s
 from traces.errors import UserError
-from traces.model import CATEGORY_COLUMNS, NUMERIC_COLUMNS, Workload
+from traces.model import Workload
 
 P95 = 0.95
 SCV_TOLERANCE = 0.1
@@ -176,21 +177,6 @@ def workload_stats(workload: Workload, gpu_type: str, speed_table: SpeedTable | 
         num_fractional=int(np.count_nonzero(workload.gpu_frac < 1)),
         peak_demand_gpus=_peak_demand(workload.submit_s, run_s, gpus),
     )
-
-
-def scale_arrivals(workload: Workload, factor: float) -> Workload:
-    """Arrivals compressed by `factor` about the first submit (offered load x factor); deadlines keep
-    their slack after submit."""
-    if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
-        raise UserError(f"the load scale must be a finite number > 0, got {factor!r}")
-    if factor == 1 or len(workload) == 0:
-        return workload
-    first = float(workload.submit_s[0])
-    submit = first + (workload.submit_s - first) / factor
-    cols = {k: getattr(workload, k) for k in NUMERIC_COLUMNS}
-    cols["deadline_s"] = submit + (workload.deadline_s - workload.submit_s)
-    cols["submit_s"] = submit
-    return Workload(job_id=workload.job_id, **cols, **{k: getattr(workload, k) for k in CATEGORY_COLUMNS})
 
 
 # ----- theory -----------------------------------------------------------------------------------
@@ -523,7 +509,7 @@ def _prepare(workload: Workload, space: SearchSpace, base: SimConfig, seeds: Seq
     for s in seeds:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
             raise UserError(f"a seed must be an integer >= 0, got {s!r}")
-    scaled = scale_arrivals(workload, load_scale)
+    scaled = scale_load(workload, load_scale)
     stats = workload_stats(scaled, space.gpu_type, base.speed_table)
     # Type and memory problems show up at any size; the count is handled by the smallest size.
     check_fits(scaled, space.cluster(max(1, space.nodes_for(stats.max_job_gpus))))

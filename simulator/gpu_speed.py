@@ -500,6 +500,74 @@ def speed_table(
     return table, tuple(rows)
 
 
+# ----- a run's speed table ----------------------------------------------------------------------
+CATALOG_SPEED = "catalog"
+
+
+def catalog_speed_profile(value: str | Path | None) -> tuple[bool, Path | None]:
+    """Whether a `--speed-table` / `speed_table` value asks for the catalog's speed model, and
+    the profile to prefer where it measures: "catalog" -> (True, None), "catalog:FILE" ->
+    (True, FILE); anything else (a speed table file, None) -> (False, None)."""
+    if value is None:
+        return False, None
+    text = str(value)
+    if text == CATALOG_SPEED:
+        return True, None
+    if text.startswith(CATALOG_SPEED + ":") and len(text) > len(CATALOG_SPEED) + 1:
+        return True, Path(text[len(CATALOG_SPEED) + 1:])
+    return False, None
+
+
+def workload_speed_table(
+    gpu_types: Sequence[str],
+    model_names: Iterable[str],
+    catalog: GpuCatalog | None = None,
+    *,
+    reference_type: str = DEFAULT_GPU_TYPE,
+    profile: str | Path | None = None,
+    mixed_precision: bool = True,
+) -> tuple[SpeedTable, tuple[str, ...]]:
+    """The speed table a run on `gpu_types` (as the cluster names them) needs for jobs of these
+    model names, from `speed_table` (measured where `profile` covers it, else the roofline
+    estimate), and notes saying where the factors come from.
+
+    A job's factor is its family's (`family_of` its model name); a job whose model maps to no
+    family, or to one that does not fit the type, gets the type's geometric mean over the
+    families that fit. `reference_type` is the GPU type the trace's durations were measured on.
+    """
+    catalog = GpuCatalog.default() if catalog is None else catalog
+    types = tuple(dict.fromkeys(gpu_types))
+    table, _ = speed_table(types, catalog, reference_type=reference_type, profile=profile,
+                           mixed_precision=mixed_precision)
+    ref = _spec(catalog, reference_type, "reference type").gpu_type
+    canon = {t: _spec(catalog, t, "GPU type").gpu_type for t in types}
+    by_type = {t: (1.0 if canon[t] == ref else table.by_type[canon[t]]) for t in types if canon[t] in table.by_type}
+    by_model: dict[tuple[str, str], float] = {}
+    names = [m for m in dict.fromkeys(model_names) if m]
+    unmapped = []
+    for model in names:
+        fam = family_of(model)
+        if fam is None:
+            unmapped.append(model)
+            continue
+        for t in types:
+            factor = 1.0 if canon[t] == ref else table.by_model.get((canon[t], fam))
+            if factor is not None:
+                by_model[(t, model)] = factor
+    out = SpeedTable(ref, by_type, by_model, source=table.source)
+    others = [t for t in types if canon[t] != ref]
+    shown = ", ".join(f"{t} x{by_type[t]:.3g}" for t in others if t in by_type)
+    notes = [f"speeds relative to {ref}, the GPU type the trace's durations are taken to be measured on: "
+             + (f"{shown} (mean over model families; {table.source})" if shown else "this run's GPUs are that type")]
+    if not names:
+        notes.append("no job names a model: every job gets its type's mean over the model families")
+    elif unmapped:
+        notes.append(f"{len(unmapped)} of {len(names)} model names ({', '.join(unmapped[:3])}"
+                     f"{', ...' if len(unmapped) > 3 else ''}) map to no model family: their jobs get "
+                     "their type's mean over the families")
+    return out, tuple(notes)
+
+
 def _spec(catalog: GpuCatalog, name: str, what: str) -> GpuSpec:
     spec = catalog.get(name)
     if spec is None:
@@ -508,6 +576,7 @@ def _spec(catalog: GpuCatalog, name: str, what: str) -> GpuSpec:
 
 
 __all__ = [
+    "CATALOG_SPEED",
     "ESTIMATE",
     "FAMILY_NAMES",
     "MEASURED",
@@ -517,6 +586,7 @@ __all__ = [
     "Roof",
     "SpeedEstimate",
     "SpeedSource",
+    "catalog_speed_profile",
     "estimate_speed",
     "family_of",
     "fits_vram",
@@ -524,4 +594,5 @@ __all__ = [
     "missing_figures",
     "roof",
     "speed_table",
+    "workload_speed_table",
 ]

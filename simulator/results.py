@@ -19,14 +19,13 @@ import io
 import json
 import math
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from simulator.atomic import atomic_write
 from simulator.metrics import COUNT_METRICS
 from simulator.schedule import Schedule
 from simulator.schedule_io import write_schedule
@@ -139,13 +138,4 @@ def _json_text(table: pa.Table) -> str:
     return json.dumps(rows, allow_nan=False, indent=1) + "\n"
 
 
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+_atomic = atomic_write

@@ -25,8 +25,6 @@ import gzip
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from simulator.atomic import atomic_write
 from simulator.schedule import Assignment, Schedule
 from traces.errors import TraceError, UserError
 from traces.io import check_file, is_parquet, read_text
@@ -149,17 +148,7 @@ def _atomic(path: Path, write: Callable[[Path], object]) -> None:
         raise UserError(f"{path}: is a directory; expected a schedule file name")
     if not path.parent.is_dir():
         raise UserError(f"{path}: the folder {path.parent} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with tmp.open("rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, write)
 
 
 # ----- reading ----------------------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -61,3 +63,11 @@ def _keep_cpu_affinity():  # type: ignore[no-untyped-def]
                 os.sched_setaffinity(int(tid), before)
             except OSError:
                 pass
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A real headless Chromium (tests/browser.py); skipped where it is not installed, unless CI asks for it."""
+    from browser import launch_browser
+
+    yield from launch_browser()

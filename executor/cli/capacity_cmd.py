@@ -24,6 +24,7 @@ from executor.cli.common import (
     info,
     load_trace,
     print_report_lines,
+    speed_table_for,
     trace_name,
     user_errors,
 )
@@ -130,8 +131,9 @@ def capacity(
         evaluate_size,
         size_cluster,
     )
+    from simulator.gpu_catalog import GpuCatalog
+    from simulator.gpu_speed import catalog_speed_profile
     from simulator.run import SimConfig
-    from simulator.speed import SpeedTable, load_speed_table
 
     target, n_gpus = _target(p95_wait_s, mean_wait_s, gpus)
     if seeds < 1:
@@ -143,9 +145,9 @@ def capacity(
     if not (math.isfinite(gpu_mem_gib) and gpu_mem_gib > 0):
         raise UserError(f"--gpu-mem-gib must be a finite number > 0, got {gpu_mem_gib:g}")
     space = SearchSpace(gpu_type, gpus_per_node, gpu_mem_gib, max_nodes)
-    table = load_speed_table(speed_table) if speed_table is not None else SpeedTable.reference()
-    table.check_types([gpu_type])
-    base = SimConfig(policy=policy, placement=placement, speed_table=table)
+    use_catalog_speed, _ = catalog_speed_profile(speed_table)
+    if not use_catalog_speed:  # a bad file or type is reported before the trace is read
+        speed_table_for(speed_table, [gpu_type], None, None)
     if out is not None:
         out = check_out_dir(out)
     data = load_trace(trace, trace_format)
@@ -154,6 +156,8 @@ def capacity(
     if max_jobs is not None and max_jobs < len(workload):
         workload = workload.take(list(range(max_jobs)))
         info(f"using the first {max_jobs} of {len(data.workload)} jobs (--max-jobs)")
+    table = speed_table_for(speed_table, [gpu_type], workload, GpuCatalog.default())
+    base = SimConfig(policy=policy, placement=placement, speed_table=table)
     what = f"{target.label}" if target is not None else f"the waits on {n_gpus} GPUs"
     info(f"capacity for {what}: {trace_name(trace)}, {len(workload)} jobs, nodes of {gpus_per_node} x {gpu_type}, "
          f"{policy}/{placement}, {seeds} seed(s)")

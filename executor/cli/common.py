@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -94,7 +94,10 @@ CrossNodeSlowdownOpt = Annotated[
 ]
 SpeedTableOpt = Annotated[
     Path | None,
-    typer.Option("--speed-table", help="GPU speed factors (TOML or CSV) relative to a reference type "
+    typer.Option("--speed-table", help="GPU speed factors (TOML or CSV, or a `gpusched profile` table) relative "
+                 "to a reference type; 'catalog' = the speed model per model family x GPU type estimated from the "
+                 "GPU catalog (roofline, relative to V100; see `gpusched gpus recommend --explain`), "
+                 "'catalog:PROFILE.csv' = measured where the profile has the type, else estimated "
                  "(default: every type runs at reference speed).", show_default=False),
 ]
 GpuCatalogOpt = Annotated[
@@ -188,3 +191,21 @@ def check_out_dir(out: Path) -> Path:
 
 def stdout_is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def speed_table_for(value: Path | None, gpu_types: Sequence[str], workload: Any, catalog: Any) -> Any:
+    """The `--speed-table` value as a speed table for a run of `workload` on these GPU types:
+    a file, 'catalog[:PROFILE]' (the catalog's speed model, its notes printed), or None (all 1.0)."""
+    from simulator.gpu_speed import catalog_speed_profile, workload_speed_table
+    from simulator.speed import SpeedTable, load_speed_table
+
+    use_catalog, profile = catalog_speed_profile(value)
+    if use_catalog:
+        table, notes = workload_speed_table(gpu_types, workload.model_name.categories, catalog, profile=profile)
+        for note in notes:
+            info(note)
+        return table
+    table = load_speed_table(value) if value is not None else SpeedTable.reference()
+    table.check_types(gpu_types)
+    return table
+

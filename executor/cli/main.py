@@ -10,7 +10,9 @@ from executor.cli import (
     execute_cmd,
     gpus_cmd,
     profile_cmd,
+    report_cmd,
     solve_cmd,
+    sweep_cmd,
     theory_cmd,
     traces_cmd,
 )
@@ -39,6 +41,8 @@ app.command("profile")(profile_cmd.profile)
 app.command("execute")(execute_cmd.execute)
 app.command("compare")(compare_cmd.compare)
 app.command("capacity")(capacity_cmd.capacity)
+app.command("sweep")(sweep_cmd.sweep)
+app.command("report")(report_cmd.report)
 app.add_typer(traces_cmd.app, name="traces")
 app.add_typer(theory_cmd.app, name="theory")
 app.add_typer(gpus_cmd.app, name="gpus")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import time
@@ -34,6 +35,7 @@ from executor.cli.common import (
     load_trace,
     print_report_lines,
     resolve_cluster,
+    speed_table_for,
     trace_name,
     user_errors,
 )
@@ -180,6 +182,7 @@ def simulate(
     from simulator.admission import ADMISSIONS
     from simulator.cluster import check_fits
     from simulator.gpu_catalog import GpuCatalog, load_gpu_catalog
+    from simulator.gpu_speed import catalog_speed_profile
     from simulator.placement import PLACEMENTS
     from simulator.policies import POLICIES
     from simulator.results import write_json, write_results
@@ -207,7 +210,9 @@ def simulate(
             raise UserError(f"{purchase_flag} applies only to --cost-basis purchase, not {cost_basis.value}")
     out = check_out_dir(out)
     t0 = time.perf_counter()
-    table = load_speed_table(speed_table) if speed_table is not None else SpeedTable.reference()
+    use_catalog_speed, _ = catalog_speed_profile(speed_table)
+    table = (load_speed_table(speed_table) if speed_table is not None and not use_catalog_speed
+             else SpeedTable.reference())
     catalog = load_gpu_catalog(gpu_catalog) if gpu_catalog is not None else GpuCatalog.default()
     config = SimConfig(
         policy=policy,
@@ -232,13 +237,16 @@ def simulate(
     )
     # A cluster given by the user is checked before the (possibly long) trace read.
     given = resolve_cluster(cluster, nodes, gpus_per_node, gpu_type, gpu_mem_gib) if cluster or nodes else None
-    if given is not None:
+    if given is not None and not use_catalog_speed:
         table.check_types(given.gpu_types)
     data = load_trace(trace, trace_format)
     print_report_lines(data.report.lines())
     cl = given or resolve_cluster(None, None, gpus_per_node, gpu_type, gpu_mem_gib, data.cluster)
     info(f"cluster: {cl.describe()}; policy {policy}, placement {placement}, admission {admission}, seed {seed}")
     check_fits(data.workload, cl, source=trace_name(trace))
+    if use_catalog_speed:
+        table = speed_table_for(speed_table, cl.gpu_types, data.workload, catalog)
+        config = dataclasses.replace(config, speed_table=table)
     with DelayedProgress(f"{policy}/{placement}", progress) as bar:
         result = run_simulation(data.workload, cl, config, progress=bar)
     violations = check(result.schedule, data.workload, cl, speed=speed_fn(table))

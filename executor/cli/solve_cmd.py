@@ -26,6 +26,7 @@ from executor.cli.common import (
     load_trace,
     print_report_lines,
     resolve_cluster,
+    speed_table_for,
     trace_name,
     user_errors,
 )
@@ -115,7 +116,6 @@ def solve(
     from simulator.results import write_json
     from simulator.run import speed_fn
     from simulator.schedule_io import write_schedule
-    from simulator.speed import SpeedTable, load_speed_table
     from simulator.validate import check, summarize
     from solvers import SOLVERS, make_solver
     from solvers.base import Objective, SolveOptions
@@ -138,14 +138,13 @@ def solve(
     if not cross_node_slowdown >= 1.0:
         raise UserError(f"--cross-node-slowdown: expected a number >= 1 but found {cross_node_slowdown!r}")
     out = check_out_dir(out)
-    table = load_speed_table(speed_table) if speed_table is not None else SpeedTable.reference()
     catalog = load_gpu_catalog(gpu_catalog) if gpu_catalog is not None else GpuCatalog.default()
     given = resolve_cluster(cluster, nodes, gpus_per_node, gpu_type, gpu_mem_gib) if cluster or nodes else None
     data = load_trace(trace, trace_format)
     print_report_lines(data.report.lines())
     cl = given or resolve_cluster(None, None, gpus_per_node, gpu_type, gpu_mem_gib, data.cluster)
-    table.check_types(cl.gpu_types)
     check_fits(data.workload, cl, source=trace_name(trace))
+    table = speed_table_for(speed_table, cl.gpu_types, data.workload, catalog)
     info(f"cluster: {cl.describe()}; solver {solver}, objective {goal.value}, time limit {time_limit_s:g} s")
     options = SolveOptions(
         objective=goal,

@@ -41,3 +41,20 @@ def test_solvers_quick_run_prints_its_tables() -> None:
     assert [r.split()[0] for r in rows[:3]] == ["20", "50", "100"]
     assert not [r for r in rows if "FAILED" in r]
     assert any(r.startswith("rolling jobs") for r in lines)
+
+
+def test_sweep_speed_quick_run_prints_its_table() -> None:
+    # --no-ray: a second Ray runtime beside the session's (tests/conftest.py `ray_local`) is not started;
+    # the Ray backend is tested against the pool in tests/unit/executor/test_sweep_ray.py.
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "sweep_speed.py"), "--quick", "--no-ray"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, f"bench failed:\n{proc.stdout}{proc.stderr}"
+    lines = proc.stdout.splitlines()
+    header = [line for line in lines if line.startswith("backend ")]
+    assert len(header) == 1 and header[0].split()[:6] == ["backend", "workers", "runs", "wall", "s", "runs/min"]
+    table = lines[lines.index(header[0]) + 1:]
+    assert [row.split()[:3] for row in table[:2]] == [["sequential", "1", "8"], ["local", "pool", "2"]]
+    assert table[2].startswith("ray local") and "skipped (--no-ray)" in table[2]
+    assert "runs.csv byte-identical across 2 backends: yes" in lines

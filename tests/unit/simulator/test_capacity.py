@@ -21,7 +21,6 @@ from simulator.capacity import (
     comparison_table,
     evaluate_size,
     probes_table,
-    scale_arrivals,
     size_cluster,
     theory_min_gpus,
     theory_waits,
@@ -29,6 +28,7 @@ from simulator.capacity import (
 )
 from simulator.run import SimConfig
 from simulator.speed import SpeedTable
+from simulator.sweep.load import scale_load
 from simulator.theory import mmc_mean_wait_s, mmc_wait_quantile_s
 from traces.errors import UserError
 from traces.model import Categorical, Workload
@@ -219,11 +219,11 @@ def test_progress_reports_simulations_up_to_the_end() -> None:
 
 def test_load_scale_compresses_arrivals() -> None:
     wl = tiny()
-    doubled = scale_arrivals(wl, 2.0)
+    doubled = scale_load(wl, 2.0)
     assert doubled.submit_s.tolist() == [0.0, 50.0, 100.0, 200.0]
     assert workload_stats(doubled, "V100").offered_load_gpus == pytest.approx(
         2 * workload_stats(wl, "V100").offered_load_gpus)
-    assert scale_arrivals(wl, 1.0) is wl
+    assert scale_load(wl, 1.0) is wl
     r = evaluate_size(poisson(500, 2.0, seed=3), 4, SearchSpace("V100", 2), seeds=(0,), load_scale=1.5)
     assert r.load_scale == 1.5 and any("load scale 1.5" in x for x in r.explanation)
 
@@ -296,7 +296,7 @@ def test_cap_too_small_says_so_with_the_best_found() -> None:
     (lambda: evaluate_size(tiny(), 1, SearchSpace("V100", 1)), "cannot run the largest job"),
     (lambda: evaluate_size(tiny(), 0, SearchSpace("V100", 1)), "integer >= 1"),
     (lambda: evaluate_size(tiny(), 2, SearchSpace("V100", 1), seeds=()), "at least one seed"),
-    (lambda: evaluate_size(tiny(), 2, SearchSpace("V100", 1), load_scale=0.0), "load scale"),
+    (lambda: evaluate_size(tiny(), 2, SearchSpace("V100", 1), load_scale=0.0), "load_scale"),
     (lambda: SearchSpace("V100", 0), "GPUs per node"),
     (lambda: SearchSpace("V100", 1, max_nodes=0), "node cap"),
     (lambda: size_cluster(tiny(), WaitTarget(WaitStat.mean, 1.0), SearchSpace("V100", 1, max_nodes=1)),

@@ -81,3 +81,15 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(
         write_results(result, tmp_path, "parquet")
     assert (tmp_path / "jobs.parquet").read_bytes() == old
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_written_files_are_readable_by_others_as_umask_allows(tmp_path: Path) -> None:
+    """An atomic write goes through a 0600 temporary file; the result gets the usual mode back."""
+    import os
+    import stat
+
+    path = tmp_path / "x.json"
+    results.write_json({"a": 1}, path)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
