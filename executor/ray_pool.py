@@ -45,7 +45,8 @@ class RayWorker:
         return os.getpid()
 
 
-def _ray() -> Any:
+def import_ray() -> Any:
+    """The ray module, or a one-line user error saying how to install it."""
     try:
         return importlib.import_module("ray")
     except ImportError:
@@ -66,7 +67,7 @@ class RayPool:
         self._actor_cls: Any = None
 
     def _connect(self) -> Any:
-        ray = _ray()
+        ray = import_ray()
         if not ray.is_initialized():
             if self.address == "local":
                 ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
@@ -102,11 +103,11 @@ class RayPool:
         self._pending[self._actors[worker_id].run.remote(task)] = (worker_id, "done", task)
 
     def pids(self) -> dict[str, int]:
-        ray = _ray()
+        ray = import_ray()
         return {w: int(ray.get(a.pid.remote(), timeout=60)) for w, a in self._actors.items()}
 
     def wait(self, timeout_s: float) -> list[Event]:
-        ray = _ray()
+        ray = import_ray()
         if not self._pending:
             return []
         refs = list(self._pending)
@@ -132,7 +133,7 @@ class RayPool:
         return events
 
     def restart(self, worker_id: str) -> None:
-        ray = _ray()
+        ray = import_ray()
         for ref, (w, _, _) in list(self._pending.items()):
             if w == worker_id:
                 del self._pending[ref]
@@ -143,7 +144,7 @@ class RayPool:
         self._spawn(worker_id)
 
     def close(self) -> None:
-        ray = _ray()
+        ray = import_ray()
         for actor in self._actors.values():
             try:
                 ray.kill(actor, no_restart=True)

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from executor.ray_pool import _ray
+from executor.ray_pool import import_ray
 from simulator.sweep.backends import failed_output, import_plugins
 from simulator.sweep.runner import RunOutput, run_one
 
@@ -109,7 +109,7 @@ class RaySweepBackend:
 
     def _connect(self) -> tuple[Any, bool]:
         """(ray, whether this call started the runtime and must shut it down)."""
-        ray = _ray()
+        ray = import_ray()
         if ray.is_initialized():
             return ray, False
         if self.address == "local":

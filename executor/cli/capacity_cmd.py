@@ -109,8 +109,11 @@ def capacity(
                      "over a second (default: on when stderr is a terminal)."),
     ] = None,
 ) -> None:
-    """How many GPUs (whole nodes) a trace needs for a wait target: M/M/c and Allen-Cunneen theory next to
-    a bisection with the simulator, with the gap between them explained. With --gpus N: the waits on N GPUs.
+    """How many GPUs a trace needs for a wait target, by queueing theory and by simulation.
+
+    The smallest whole-node cluster meeting the target by M/M/c and Allen-Cunneen theory next to a
+    bisection with the simulator, with the gap between them explained. With --gpus N: the waits on
+    N GPUs.
 
     Theory sees the trace as M/M/c: c = GPUs, arrivals per second, and mean GPU-seconds per job as the
     service time (a k-GPU job counts as one server busy k times as long). The simulator replays the trace
@@ -175,7 +178,11 @@ def capacity(
         typer.echo(f"- {line}")
     if out is not None:
         _write(result, out, trace)
-        info(f"capacity.csv, probes.csv and capacity.json written to {out}/")
+        from executor.report import build_report
+
+        built = build_report([out], out)
+        info(f"capacity.csv, probes.csv, capacity.json and {built.html.name} ({len(built.images)} figures) "
+             f"written to {out}/")
 
 
 def _write(result: Any, out: Path, trace: list[Path] | None) -> None:

@@ -28,7 +28,11 @@ app = typer.Typer(
         "schedule (CP-SAT or a heuristic) that `simulate --policy schedule` replays.\n\n"
         "Is the prediction right? `gpusched profile` measures training steps/s of the Keras model zoo on "
         "this machine's devices, `gpusched execute` replays a schedule with real training jobs and "
-        "`gpusched compare` reports predicted vs measured times per job."
+        "`gpusched compare` reports predicted vs measured times per job.\n\n"
+        "What if? `gpusched sweep SPEC.toml` runs a grid of clusters, loads, policies and seeds (local "
+        "processes or Ray, resumable), `gpusched capacity` sizes a cluster for a wait target by queueing "
+        "theory and by simulation, `gpusched gpus list|recommend` compares GPU types, and `gpusched report` "
+        "turns any output folder into PNGs and one report.html."
     ),
     no_args_is_help=True,
     add_completion=False,

@@ -85,6 +85,10 @@ def sweep(
     for name in PLUGIN_MODULES:  # before the spec is checked against the policy registry
         importlib.import_module(name)
     parsed = load_spec(spec)
+    if ray is not None:
+        from executor.ray_pool import import_ray
+
+        import_ray()  # "pip install gpusched[ray]" before any output folder is made
     out = check_out_dir(out)
     backend: Any
     if ray is not None:

@@ -78,5 +78,6 @@ def test_capacity_out_folder_gets_a_report_a_browser_renders(tmp_path: Path, bro
                   "--seeds", "1", "--no-progress", "--out", str(out))
     assert "M/M/c" in result.output
     assert (out / "capacity.csv").is_file() and (out / "probes.csv").is_file()
-    _run("report", str(out))
-    _assert_renders(browser, out / "report.html", min_images=1)
+    _assert_renders(browser, out / "report.html", min_images=1)  # written by capacity --out
+    _run("report", str(out), "--out", str(tmp_path / "again"))
+    assert (tmp_path / "again" / "report.html").read_bytes() == (out / "report.html").read_bytes()
