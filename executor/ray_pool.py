@@ -74,6 +74,9 @@ class RayPool:
                          num_cpus=self.num_cpus, log_to_driver=False, configure_logging=False)
                 self._owns = True
             else:
+                from executor.sweep_ray import check_ray_address
+
+                check_ray_address(self.address)  # a one-line error now, not minutes of retries in ray.init
                 ray.init(address=self.address, log_to_driver=False, configure_logging=False)
         return ray
 

@@ -146,7 +146,9 @@ class EngineOutput:
     seg_work_s: npt.NDArray[np.float64]
     seg_reason: npt.NDArray[np.int8]  # index into SEGMENT_REASONS
     seg_gpus: tuple[tuple[int, ...], ...]
-    downtime: tuple[tuple[int, float, float], ...]  # (node index, down at, back at), by down time
+    # (node index, down at, back at), by down time; a node still down when the run ends is
+    # "back" at the engine's final clock, so the outage is counted rather than dropped.
+    downtime: tuple[tuple[int, float, float], ...]
     num_node_failures: int
     num_events: int
     gpu_ids: tuple[str, ...]
@@ -595,12 +597,20 @@ class Engine:
             seg_work_s=np.asarray(works, dtype=np.float64)[order],
             seg_reason=np.asarray(reasons, dtype=np.int8)[order],
             seg_gpus=tuple(seg_gpus[i] for i in order.tolist()),
-            downtime=tuple(sorted(self._downtime, key=lambda d: (d[1], d[0]))),
+            downtime=tuple(sorted(self._downtime + self._open_downtime(), key=lambda d: (d[1], d[0]))),
             num_node_failures=self._num_node_failures,
             # One event per distinct submit time and per segment (its timeout), plus the rest.
             num_events=self._num_arrival_times + len(rows) + self._num_events,
             gpu_ids=self._free.gpu_ids,
         )
+
+    def _open_downtime(self) -> list[tuple[int, float, float]]:
+        """Outages of nodes still down at the end, closed at the final clock: the run stops
+        at the last job's end, before their repairs fire."""
+        if not self._num_down:
+            return []
+        now = float(self._env.now)
+        return [(node, since, now) for node, since in enumerate(self._down_since) if not math.isnan(since)]
 
     # ----- events -------------------------------------------------------
     def _next_arrivals(self, now: float) -> int:
@@ -753,6 +763,7 @@ class Engine:
         now = env.now
         self._free.release(self._node_gpus[node])
         self._downtime.append((node, self._down_since[node], now))
+        self._down_since[node] = _NAN
         self._num_down -= 1
         self._recheck_deferred = True
         mtbf = self._mtbf

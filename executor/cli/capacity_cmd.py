@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from executor.cli.common import (
+    GpuCatalogOpt,
     GpuMemOpt,
     GpusPerNodeOpt,
     SpeedTableOpt,
@@ -99,6 +100,7 @@ def capacity(
                      "can start on arrival).", show_default=False),
     ] = None,
     speed_table: SpeedTableOpt = None,
+    gpu_catalog: GpuCatalogOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Directory for capacity.csv, probes.csv and capacity.json.",
                                   show_default=False)
@@ -134,7 +136,7 @@ def capacity(
         evaluate_size,
         size_cluster,
     )
-    from simulator.gpu_catalog import GpuCatalog
+    from simulator.gpu_catalog import GpuCatalog, load_gpu_catalog
     from simulator.gpu_speed import catalog_speed_profile
     from simulator.run import SimConfig
 
@@ -149,18 +151,19 @@ def capacity(
         raise UserError(f"--gpu-mem-gib must be a finite number > 0, got {gpu_mem_gib:g}")
     space = SearchSpace(gpu_type, gpus_per_node, gpu_mem_gib, max_nodes)
     use_catalog_speed, _ = catalog_speed_profile(speed_table)
-    if not use_catalog_speed:  # a bad file or type is reported before the trace is read
+    if speed_table is not None and not use_catalog_speed:  # a bad file or type: before the trace is read
         speed_table_for(speed_table, [gpu_type], None, None)
     if out is not None:
-        out = check_out_dir(out)
+        out = check_out_dir(out, "capacity")
     data = load_trace(trace, trace_format)
     print_report_lines(data.report.lines())
     workload = data.workload
     if max_jobs is not None and max_jobs < len(workload):
         workload = workload.take(list(range(max_jobs)))
         info(f"using the first {max_jobs} of {len(data.workload)} jobs (--max-jobs)")
-    table = speed_table_for(speed_table, [gpu_type], workload, GpuCatalog.default())
-    base = SimConfig(policy=policy, placement=placement, speed_table=table)
+    catalog = load_gpu_catalog(gpu_catalog) if gpu_catalog is not None else GpuCatalog.default()
+    table = speed_table_for(speed_table, [gpu_type], workload, catalog)
+    base = SimConfig(policy=policy, placement=placement, speed_table=table, gpu_catalog=catalog)
     what = f"{target.label}" if target is not None else f"the waits on {n_gpus} GPUs"
     info(f"capacity for {what}: {trace_name(trace)}, {len(workload)} jobs, nodes of {gpus_per_node} x {gpu_type}, "
          f"{policy}/{placement}, {seeds} seed(s)")

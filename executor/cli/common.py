@@ -179,9 +179,22 @@ def print_report_lines(lines: list[str]) -> None:
         info(line)
 
 
-def check_out_dir(out: Path) -> Path:
+# The document each command writes into its output folder (what `gpusched report` detects).
+OUTPUT_DOCS = {"sweep": "sweep.json", "capacity": "capacity.json", "compare": "compare.json",
+               "execute": "execute.json", "simulate": "run.json", "solve": "solve.json"}
+
+
+def check_out_dir(out: Path, kind: str | None = None, *, refuse: tuple[str, ...] | None = None) -> Path:
+    """`out` as an existing directory. With `kind`, a folder another command wrote (its document
+    is there; `refuse`: only those commands') is refused rather than mixed with or overwritten."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: --out must be a directory, but a file is there")
+    if kind is not None and out.is_dir():
+        for other in refuse if refuse is not None else tuple(OUTPUT_DOCS):
+            doc = OUTPUT_DOCS[other]
+            if other != kind and (out / doc).is_file():
+                raise UserError(f"{out}: holds the output of `gpusched {other}` ({doc}); writing `gpusched {kind}` "
+                                f"results there would mix or overwrite them; give another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -205,7 +218,24 @@ def speed_table_for(value: Path | None, gpu_types: Sequence[str], workload: Any,
         for note in notes:
             info(note)
         return table
-    table = load_speed_table(value) if value is not None else SpeedTable.reference()
+    if value is None:
+        reference_speed_note(gpu_types, catalog)
+        return SpeedTable.reference()
+    table = load_speed_table(value)
     table.check_types(gpu_types)
     return table
+
+
+def reference_speed_note(gpu_types: Sequence[str], catalog: Any) -> None:
+    """Say so when GPUs other than the reference type run at the trace's speed (no speed table)."""
+    from simulator.gpu_catalog import GpuCatalog
+    from traces.cluster import DEFAULT_GPU_TYPE
+
+    catalog = catalog or GpuCatalog.default()
+    ref = catalog.get(DEFAULT_GPU_TYPE)
+    others = [t for t in dict.fromkeys(gpu_types) if catalog.get(t) is None or catalog.get(t) is not ref]
+    if others:
+        info(f"speeds: {', '.join(others)} run{'s' if len(others) == 1 else ''} the trace's durations as "
+             f"recorded (no --speed-table); --speed-table catalog estimates each type's speed against "
+             f"{DEFAULT_GPU_TYPE}")
 

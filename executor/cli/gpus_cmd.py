@@ -37,8 +37,8 @@ HOURS_PER_YEAR = 24 * 365
 
 CatalogOpt = Annotated[
     Path | None,
-    typer.Option("--catalog", help="GPU catalog TOML that adds to or overrides the shipped one (format: "
-                 "simulator/gpu_catalog.py).", show_default=False),
+    typer.Option("--gpu-catalog", "--catalog", help="GPU catalog TOML that adds to or overrides the shipped one "
+                 "(format: simulator/gpu_catalog.py).", show_default=False),
 ]
 
 

@@ -34,6 +34,7 @@ from executor.cli.common import (
     info,
     load_trace,
     print_report_lines,
+    reference_speed_note,
     resolve_cluster,
     speed_table_for,
     trace_name,
@@ -208,7 +209,7 @@ def simulate(
                                  ("--electricity-usd-per-kwh", electricity_usd_per_kwh)):
         if given is not None and cost_basis != CostBasis.purchase:
             raise UserError(f"{purchase_flag} applies only to --cost-basis purchase, not {cost_basis.value}")
-    out = check_out_dir(out)
+    out = check_out_dir(out, "simulate", refuse=("sweep", "capacity"))
     t0 = time.perf_counter()
     use_catalog_speed, _ = catalog_speed_profile(speed_table)
     table = (load_speed_table(speed_table) if speed_table is not None and not use_catalog_speed
@@ -247,6 +248,8 @@ def simulate(
     if use_catalog_speed:
         table = speed_table_for(speed_table, cl.gpu_types, data.workload, catalog)
         config = dataclasses.replace(config, speed_table=table)
+    elif speed_table is None:
+        reference_speed_note(cl.gpu_types, catalog)
     with DelayedProgress(f"{policy}/{placement}", progress) as bar:
         result = run_simulation(data.workload, cl, config, progress=bar)
     violations = check(result.schedule, data.workload, cl, speed=speed_fn(table))

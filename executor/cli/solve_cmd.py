@@ -137,7 +137,7 @@ def solve(
         raise UserError(f"--max-iterations: expected an integer >= 1 but found {max_iterations}")
     if not cross_node_slowdown >= 1.0:
         raise UserError(f"--cross-node-slowdown: expected a number >= 1 but found {cross_node_slowdown!r}")
-    out = check_out_dir(out)
+    out = check_out_dir(out, "solve", refuse=("sweep", "capacity"))
     catalog = load_gpu_catalog(gpu_catalog) if gpu_catalog is not None else GpuCatalog.default()
     given = resolve_cluster(cluster, nodes, gpus_per_node, gpu_type, gpu_mem_gib) if cluster or nodes else None
     data = load_trace(trace, trace_format)

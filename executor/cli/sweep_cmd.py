@@ -80,16 +80,19 @@ def sweep(
     import importlib
 
     from executor.cli.progress import DelayedProgress
-    from simulator.sweep import load_spec, make_local_backend, run_sweep
+    from simulator.sweep import expand, load_spec, make_local_backend, run_sweep
 
     for name in PLUGIN_MODULES:  # before the spec is checked against the policy registry
         importlib.import_module(name)
     parsed = load_spec(spec)
-    if ray is not None:
+    if ray is not None:  # Ray installed and the address reachable, before any output folder is made
         from executor.ray_pool import import_ray
+        from executor.sweep_ray import check_ray_address
 
-        import_ray()  # "pip install gpusched[ray]" before any output folder is made
-    out = check_out_dir(out)
+        import_ray()
+        check_ray_address(ray)
+    out = check_out_dir(out, "sweep")
+    _say_if_another_spec(out, {c.run_id for c in expand(parsed)})
     backend: Any
     if ray is not None:
         from executor.sweep_ray import RaySweepBackend
@@ -113,6 +116,24 @@ def sweep(
 
         built = build_report([out], out)
         info(f"report: {built.html} ({len(built.images)} figures)")
+
+
+def _say_if_another_spec(out: Path, run_ids: set[str]) -> None:
+    """A folder of an earlier sweep with another grid: its runs stay in runs/ (a rerun of that spec
+    finds them), but runs.csv and summary.csv will list this spec's runs only; say so."""
+    import json
+
+    doc = out / "sweep.json"
+    if not doc.is_file():
+        return
+    try:
+        before = set(json.loads(doc.read_text(encoding="utf-8")).get("run_ids", []))
+    except (OSError, ValueError, AttributeError):
+        return
+    others = before - run_ids
+    if others:
+        info(f"{out} holds a sweep of another spec: {len(others)} of its runs are not in this grid; they stay in "
+             f"runs/ but runs.csv, summary.csv and the report will show this spec's {len(run_ids)} runs only")
 
 
 class _Eta:

@@ -56,6 +56,8 @@ SWEEP_DONE = frozenset({"done", "ok"})  # runs.csv status of a finished run; "fa
 SWEEP_FAILED = frozenset({"failed", "error"})
 SUMMARY_STAT_COLUMNS: tuple[str, ...] = ("metric", "n", "mean", "std", "ci95_low", "ci95_high")
 _GPUS_IN_CLUSTER = re.compile(r"(\d+) GPUs")
+# A run id names a folder under runs/: a plain name, so no runs.csv row can lead outside it.
+_RUN_ID = re.compile(r"[0-9A-Za-z_-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,7 +478,7 @@ def load_sweep(path: Path) -> SweepFolder:
     summary = read_table(summary_path) if summary_path.is_file() else None
     if summary is not None:
         require_columns(summary, summary_path, SUMMARY_STAT_COLUMNS, "a sweep summary table")
-    run_ids = strings(runs, "run_id")
+    run_ids = _run_ids(runs, runs_path)
     status = [st.lower() for st in strings(runs, "status")]
     errors = strings(runs, "error") if "error" in runs.column_names else [""] * runs.num_rows
     policies = strings(runs, "policy") if "policy" in runs.column_names else ["all runs"] * runs.num_rows
@@ -510,6 +512,17 @@ def load_sweep(path: Path) -> SweepFolder:
     if pending:
         notes.append(f"{pending} run(s) pending: the sweep stopped before them (rerun it to finish)")
     return SweepFolder(path, doc, runs, summary, jct, wait, tuple(failed), pending, tuple(notes))
+
+
+def _run_ids(runs: pa.Table, runs_path: Path) -> list[str]:
+    """The run_id column, each checked to be a plain folder name (letters, digits, '_', '-'):
+    the loader follows it into runs/<run_id>/, and '../x' or '/x' would lead elsewhere."""
+    run_ids = strings(runs, "run_id")
+    for row, run_id in enumerate(run_ids, start=1):
+        if not _RUN_ID.fullmatch(run_id):
+            raise TraceError(runs_path, "not a run folder name", row=row, field="run_id",
+                             expected="letters, digits, '_' and '-' only", found=run_id)
+    return run_ids
 
 
 def _run_error(path: Path) -> str:

@@ -32,12 +32,19 @@ def find_table(folder: Path, stem: str) -> Path | None:
     return next((folder / f"{stem}{s}" for s in SUFFIXES if (folder / f"{stem}{s}").is_file()), None)
 
 
+# Names and ids stay text even when every value looks like a number ("000000000022" is a run id,
+# not 22); pyarrow's CSV type guessing would otherwise turn them into integers.
+_TEXT_COLUMNS = pacsv.ConvertOptions(column_types={c: pa.string() for c in (
+    "run_id", "job_id", "gpu_ids", "gpu_type", "cluster", "cluster_label", "label", "policy", "placement",
+    "admission", "status", "error", "metric", "method", "user", "group")})
+
+
 def read_table(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
     """A whole table (or only `columns`, where present, for Parquet); format from the file name."""
     name = path.name.lower()
     try:
         if name.endswith((".csv", ".csv.gz")):
-            return pacsv.read_csv(path)
+            return pacsv.read_csv(path, convert_options=_TEXT_COLUMNS)
         if name.endswith((".parquet", ".pq")):
             if columns is not None:
                 present = set(pq.read_schema(path).names)

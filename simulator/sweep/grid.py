@@ -101,8 +101,11 @@ def identity(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _without_locations(value: Any) -> Any:
+    """`value` without file locations at any depth (files are identified by their digests)."""
     if isinstance(value, dict):
-        return {k: v for k, v in value.items() if k not in _LOCATION_KEYS}
+        return {k: _without_locations(v) for k, v in value.items() if k not in _LOCATION_KEYS}
+    if isinstance(value, list):
+        return [_without_locations(v) for v in value]
     return value
 
 

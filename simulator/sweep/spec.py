@@ -307,7 +307,7 @@ class _Parser:
             for t in types:
                 if not isinstance(t, str) or not t.strip():
                     raise self.error(f"{key}.gpu_type", "a GPU type name (or a list of them)", t)
-            self.unique(types, f"{key}.gpu_type")
+            self.unique([t.strip().casefold() for t in types], f"{key}.gpu_type")
             mem = entry.get("gpu_mem_gib", DEFAULT_GPU_MEM_GIB)
             if not _is_number(mem) or mem <= 0:
                 raise self.error(f"{key}.gpu_mem_gib", "a number > 0", mem)
@@ -318,11 +318,28 @@ class _Parser:
                             label=f"{n}x{g} {gpu_type}", num_gpus=n * g, gpu_type=gpu_type, nodes=n,
                             gpus_per_node=g, gpu_mem_gib=float(mem),
                         ))
-        labels = [c.label if c.path is None else str(c.path) for c in out]
+        paths = [c.path for c in out if c.path is not None]
+        for i, p in enumerate(paths):
+            if p in paths[:i]:
+                raise self.error("grid.cluster", "each cluster once", str(p), message="duplicate value")
+        # Labels name the rows of runs.csv and the groups of summary.csv: two cluster files with
+        # the same name are told apart by their paths (relative to the spec where possible).
+        stems = [c.label for c in out if c.path is not None]
+        out = [c if c.path is None or stems.count(c.label) == 1 else dataclasses.replace(c, label=self.shown(c.path))
+               for c in out]
+        labels = [c.label.casefold() for c in out]
         for i, label in enumerate(labels):
             if label in labels[:i]:
-                raise self.error("grid.cluster", "each cluster once", out[i].label, message="duplicate value")
+                raise self.error("grid.cluster", "each cluster once (or cluster files with different names)",
+                                 out[i].label, message="duplicate value")
         return tuple(out)
+
+    def shown(self, path: Path) -> str:
+        """A file's path as the user would write it: relative to the spec file when inside its folder."""
+        try:
+            return path.resolve().relative_to(self.base).as_posix()
+        except ValueError:
+            return str(path)
 
     def cluster_file(self, value: object, key: str) -> ClusterChoice:
         from traces.cluster import load_cluster_toml
@@ -426,9 +443,10 @@ class _Parser:
                 self.plain(value, where)
                 out[key] = value
         types = sorted({t for c in clusters for t in c.gpu_type.split("+")})
-        if "speed_table" not in out and len(types) > 1:
-            # Clusters of different GPU types: at reference speed everywhere they would all be
-            # equally fast, so the catalog's speed model is the default (a file overrides it).
+        if "speed_table" not in out and _other_than_reference(types, out):
+            # A trace's durations are reference-GPU (V100) seconds: at reference speed everywhere
+            # an A100 cluster would be exactly as fast as a V100 one, so the catalog's speed model
+            # is the default whenever a cluster has another type (a file or "catalog:" overrides).
             out["speed_table"] = {"catalog": True}
         if isinstance(out.get("speed_table"), dict) and out["speed_table"].get("catalog"):
             try:
@@ -500,6 +518,19 @@ def catalog_speed_table(settings: Mapping[str, Any], gpu_types: Sequence[str], m
     catalog = load_gpu_catalog(settings["gpu_catalog"]["path"]) if "gpu_catalog" in settings else GpuCatalog.default()
     profile = entry["profile"]["path"] if "profile" in entry else None
     return workload_speed_table(gpu_types, model_names, catalog, profile=profile)
+
+
+def _other_than_reference(types: Sequence[str], settings: Mapping[str, Any]) -> bool:
+    """Whether the grid's GPU types need speed factors: several types, or one the catalog knows
+    that is not the reference type (a type it does not know keeps the trace's durations)."""
+    from simulator.gpu_catalog import GpuCatalog, load_gpu_catalog
+    from traces.cluster import DEFAULT_GPU_TYPE as REFERENCE
+
+    if len(types) > 1:
+        return True
+    catalog = load_gpu_catalog(settings["gpu_catalog"]["path"]) if "gpu_catalog" in settings else GpuCatalog.default()
+    spec, ref = catalog.get(types[0]), catalog.get(REFERENCE)
+    return spec is not None and spec is not ref
 
 
 def _is_int(value: object) -> TypeGuard[int]:

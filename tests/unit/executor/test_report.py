@@ -320,6 +320,29 @@ def test_malformed_inputs_are_one_line_errors(tmp_path: Path, folders: list[Path
         load_folder(sweep)
 
 
+@pytest.mark.parametrize("run_id", ["../../outside", "..", ".", "a/b", "/etc", "a\\b", "", "run 1"])
+def test_a_sweep_run_id_that_is_not_a_plain_name_is_a_one_line_error(
+    run_id: str, folders: list[Path], tmp_path: Path
+) -> None:
+    # A finished run whose id would lead from runs/ to a jobs table outside the sweep folder.
+    sweep = tmp_path / "sweep"
+    shutil.copytree(folders[5], sweep)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(next((sweep / "runs" / "000000000000").glob("jobs.*")), outside)
+    runs = pa.csv.read_csv(sweep / "runs.csv", convert_options=pa.csv.ConvertOptions(column_types={"run_id": pa.string()}))
+    ids = runs.column("run_id").to_pylist()
+    row = runs.column("status").to_pylist().index("done")
+    ids[row] = run_id
+    column = runs.column_names.index("run_id")
+    write_table(runs.set_column(column, "run_id", pa.array(ids, pa.string())), sweep / "runs.csv", "csv")
+    with pytest.raises(TraceError) as err:
+        load_folder(sweep)
+    assert str(err.value) == (f"{sweep / 'runs.csv'}:{row + 1}: field 'run_id': not a run folder name; expected letters, "
+                              f"digits, '_' and '-' only but found {run_id!r}")
+    assert "\n" not in str(err.value)
+
+
 # ----- the numbers behind the plots -------------------------------------------------------------
 def test_ecdf_is_bounded_keeps_the_ends_and_matches_the_exact_cdf() -> None:
     rng = np.random.default_rng(0)
@@ -484,3 +507,15 @@ def test_a_100k_job_run_is_reduced_before_drawing(tmp_path: Path) -> None:
     result = build_report([out], out)
     page = result.html.read_text()
     assert "Gantt chart left out: 100,000 jobs" in page and len(_images(page)) == 3
+
+
+def test_ids_that_look_like_numbers_stay_text(tmp_path: Path) -> None:
+    """A 12-hex run id can be all digits; read as a number it would lose its leading zeros."""
+    from executor.report.tables import read_table
+
+    path = tmp_path / "runs.csv"
+    path.write_text("run_id,job_id,num_gpus\n000000000022,007,8\n")
+    table = read_table(path)
+    assert table.column("run_id").to_pylist() == ["000000000022"]
+    assert table.column("job_id").to_pylist() == ["007"]
+    assert table.column("num_gpus").to_pylist() == [8]

@@ -109,8 +109,24 @@ def test_a_sweep_over_gpu_types_uses_the_catalog_speed_model_by_default(tmp_path
     jct = {t: o.summary["metrics"]["mean_jct_s"] for t, o in outs.items()}  # type: ignore[index]
     assert jct["A100"] < jct["V100"]
     assert any("A100 x" in n for n in outs["A100"].summary["notes"])  # type: ignore[index]
-    # one GPU type: durations as measured, no speed model unless asked for
-    assert "speed_table" not in load_spec(_spec(tmp_path, '["A100"]')).settings
+    # one GPU type other than the reference: the same speeds as in a mixed grid
+    alone = load_spec(_spec(tmp_path, '["A100"]'))
+    assert alone.settings["speed_table"] == {"catalog": True}
+    assert run_one(expand(alone)[0].config).summary["metrics"]["mean_jct_s"] == jct["A100"]  # type: ignore[index]
+    # the reference type alone, or a type the catalog does not know: the trace's durations as recorded
+    assert "speed_table" not in load_spec(_spec(tmp_path, '["V100"]')).settings
+    assert "speed_table" not in load_spec(_spec(tmp_path, '["OurGPU"]')).settings
+
+
+def test_a_profile_speed_table_keeps_run_ids_when_the_spec_moves(tmp_path: Path) -> None:
+    ids = []
+    for where in ("one", "two"):
+        folder = tmp_path / where
+        folder.mkdir()
+        profile_table(("V100", "cnn", 32, 1, 100.0), ("A100", "cnn", 32, 1, 300.0)).write(folder / "prof.csv")
+        ids.append([c.run_id for c in expand(load_spec(_spec(folder, '["A100", "V100"]',
+                                                              '[settings]\nspeed_table = "catalog:prof.csv"')))])
+    assert ids[0] == ids[1]
 
 
 def test_a_sweeps_catalog_speed_with_a_profile_and_its_errors(tmp_path: Path) -> None:
