@@ -24,7 +24,12 @@ def launch_browser() -> Iterator[Any]:
         if os.environ.get("GPUSCHED_REQUIRE_BROWSER") == "1":
             pytest.fail(f"GPUSCHED_REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)")
         pytest.skip(f"{CHROMIUM} not installed (set GPUSCHED_REQUIRE_BROWSER=1 to make this a failure)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        import playwright.sync_api as sync_api
+    except ImportError:
+        if os.environ.get("GPUSCHED_REQUIRE_BROWSER") == "1":
+            pytest.fail("GPUSCHED_REQUIRE_BROWSER=1 but Playwright is missing (pip install -e '.[test]')")
+        pytest.skip("Playwright not installed (pip install -e '.[test]')")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         yield b

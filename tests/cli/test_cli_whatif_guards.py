@@ -88,7 +88,7 @@ def test_capacity_takes_a_users_catalog_for_speeds_and_energy(tmp_path: Path) ->
 def test_an_unreachable_ray_address_is_one_line_and_makes_no_folder(tmp_path: Path) -> None:
     import socket
 
-    pytest.importorskip("ray")
+    pytest.importorskip("ray", reason="needs Ray (pip install 'gpusched[ray]')")
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
