@@ -45,7 +45,7 @@ from types import MappingProxyType
 from typing import Any
 
 from simulator.gpu_catalog import GpuCatalog, GpuSpec
-from simulator.speed import SpeedTable, load_speed_table
+from simulator.speed import SpeedTable, geometric_mean, load_speed_table
 from traces.cluster import DEFAULT_GPU_TYPE
 from traces.errors import TraceError, UserError
 from traces.io import read_text
@@ -410,10 +410,6 @@ class SpeedSource:
         return not math.isnan(self.factor)
 
 
-def _geometric_mean(values: Sequence[float]) -> float:
-    return math.exp(sum(math.log(v) for v in values) / len(values))
-
-
 def _measured(profile: Path, reference: str, catalog: GpuCatalog, families: Sequence[str]
               ) -> tuple[dict[tuple[str, str], float], dict[str, float], str]:
     """(type, family) -> factor and type -> type-level factor from a profile or speed table,
@@ -429,7 +425,7 @@ def _measured(profile: Path, reference: str, catalog: GpuCatalog, families: Sequ
         fam = family_of(model, families)
         if fam is not None:
             grouped.setdefault((canonical(gpu_type), fam), []).append(value)
-    by_family = {key: _geometric_mean(values) for key, values in grouped.items()}
+    by_family = {key: geometric_mean(values) for key, values in grouped.items()}
     # A type-level entry counts only for a type with no per-model rows: for the others the
     # table derives it from those rows (their geometric mean), which measures no other family.
     with_models = {t for t, _ in table.by_model}
@@ -493,7 +489,7 @@ def speed_table(
                 by_model[(t, fam)] = row.factor
                 fitting.append(row.factor)
         if fitting:
-            by_type[t] = _geometric_mean(fitting)
+            by_type[t] = geometric_mean(fitting)
     by_type[ref_spec.gpu_type] = 1.0
     table = SpeedTable(ref_spec.gpu_type, by_type, by_model,
                        source=f"roofline estimate ({fams.source})" + (f" + {source}" if source else ""))

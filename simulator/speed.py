@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import statistics
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -49,7 +49,8 @@ from traces.errors import TraceError, UserError
 from traces.io import open_csv, read_text
 
 
-def _geometric_mean(values: list[float]) -> float:
+def geometric_mean(values: Sequence[float]) -> float:
+    """The usual summary of speed ratios (independent of which type is the reference)."""
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
@@ -85,7 +86,7 @@ class SpeedTable:
             per_model.setdefault(t, []).append(float(v))
         for t, values in per_model.items():
             if t not in by_type:
-                by_type[t] = _geometric_mean(values)
+                by_type[t] = geometric_mean(values)
         if ref is not None:
             by_type[ref] = 1.0
         object.__setattr__(self, "by_type", MappingProxyType(by_type))
@@ -284,7 +285,7 @@ def _load_csv(path: Path, asked: str | None) -> SpeedTable:
     by_type: dict[str, float] = {}
     by_model: dict[tuple[str, str], float] = {}
     for (gpu_type, model), found in ratios.items():
-        value = found[0] if len(found) == 1 else _geometric_mean(found)
+        value = found[0] if len(found) == 1 else geometric_mean(found)
         if model:
             by_model[(gpu_type, model)] = value
         else:

@@ -41,7 +41,7 @@ def shared_traces() -> Path:
 @pytest.fixture(scope="session")
 def ray_local():  # type: ignore[no-untyped-def]
     """One real local Ray runtime per test session (starting one costs ~4 s and ~0.5 GiB), on loopback."""
-    ray = pytest.importorskip("ray")
+    ray = pytest.importorskip("ray", reason="needs Ray (pip install 'gpusched[ray]')")
     started = False
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",

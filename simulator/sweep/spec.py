@@ -40,6 +40,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from traces.cluster import DEFAULT_GPU_TYPE
 from traces.errors import TraceError, UserError
 
 SAMPLE_TRACE = "itp-cluster05.csv"
@@ -59,7 +60,6 @@ _NOT_SETTINGS_HINT = {
     "admission_params": "an [admission_params.<admission>] table",
 }
 FILE_SETTINGS = ("speed_table", "gpu_catalog")  # settings given as a file path
-DEFAULT_GPU_TYPE = "V100"
 DEFAULT_GPU_MEM_GIB = 32.0
 
 Plain = dict[str, Any]
@@ -524,12 +524,11 @@ def _other_than_reference(types: Sequence[str], settings: Mapping[str, Any]) -> 
     """Whether the grid's GPU types need speed factors: several types, or one the catalog knows
     that is not the reference type (a type it does not know keeps the trace's durations)."""
     from simulator.gpu_catalog import GpuCatalog, load_gpu_catalog
-    from traces.cluster import DEFAULT_GPU_TYPE as REFERENCE
 
     if len(types) > 1:
         return True
     catalog = load_gpu_catalog(settings["gpu_catalog"]["path"]) if "gpu_catalog" in settings else GpuCatalog.default()
-    spec, ref = catalog.get(types[0]), catalog.get(REFERENCE)
+    spec, ref = catalog.get(types[0]), catalog.get(DEFAULT_GPU_TYPE)
     return spec is not None and spec is not ref
 
 

@@ -256,7 +256,7 @@ JAX_SCRIPT = """
 
 @pytest.mark.slow
 def test_jax_logical_cpus_come_from_xla_flags_and_train_data_parallel(tmp_path: Path) -> None:
-    pytest.importorskip("jax")
+    pytest.importorskip("jax", reason="needs JAX (pip install 'gpusched[jax]')")
     got = run_python(JAX_SCRIPT, tmp_path)
     assert got["refused"] == (
         "threads: not supported on the jax backend (XLA has no thread-pool setting); leave it unset"

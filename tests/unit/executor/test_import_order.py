@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-pytest.importorskip("tensorflow")
+# Checked without importing TensorFlow here: the tests run in subprocesses, and importing it in
+# this process would itself put TensorFlow before OR-Tools for every test collected after this one.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
+                                reason="needs TensorFlow (pip install 'gpusched[executor]')")
 
 CUMULATIVE_MODEL = textwrap.dedent(
     """

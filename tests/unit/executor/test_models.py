@@ -24,7 +24,7 @@ from executor.models import FAMILIES, ModelSpec, build_trainer, transfer_base_pa
 
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
 HAS_JAX = importlib.util.find_spec("jax") is not None
-needs_tf = pytest.mark.skipif(not HAS_TF, reason="tensorflow not installed")
+needs_tf = pytest.mark.skipif(not HAS_TF, reason="needs TensorFlow (pip install 'gpusched[executor]')")
 # Keras' own save_weights trips NumPy 2's __array__(copy=) deprecation; nothing this module can change.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't
 @pytest.fixture(scope="module")
 def keras() -> ModuleType:
     if not HAS_TF:
-        pytest.skip("tensorflow not installed")
+        pytest.skip("needs TensorFlow (pip install 'gpusched[executor]')")
     from executor import backend
 
     return backend.load_keras("tensorflow")
@@ -226,7 +226,7 @@ def test_mirrored_strategy_over_two_cpus_splits_the_global_batch(tmp_path: Path)
 
 @needs_tf
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_JAX, reason="jax not installed")
+@pytest.mark.skipif(not HAS_JAX, reason="needs JAX (pip install 'gpusched[jax]')")
 def test_jax_backend_trains_every_family_and_data_parallel(keras: ModuleType, tmp_path: Path) -> None:
     proc = _subprocess(
         f"""
