@@ -88,6 +88,11 @@ _new = tuple.__new__  # NamedTuple construction without its Python-level __new__
 _new_object = object.__new__
 
 
+class PauseRun(Exception):  # noqa: N818 (a control-flow signal, not an error)
+    """Raised by a policy's `decide` to hand the decision to the caller stepping the engine
+    (`Engine.advance`/`Engine.resume`); never escapes those two."""
+
+
 class _Tick(simpy.Event):
     """A timeout built without `Timeout.__init__` and scheduled with the public
     `Environment.schedule`: the two timeouts per job (arrival instant, segment end) are most
@@ -122,6 +127,9 @@ class EngineOptions:
     # once at the end; None costs nothing. (Arrivals, not completions: checking them adds
     # one comparison per arrival instant, nothing per completion.)
     progress: Callable[[int, int], None] | None = None
+    # Called as on_end(row, now_s) when a job completes (for rewards paid as jobs end, in
+    # `simulator.rl.env`); None costs one test per completion.
+    on_end: Callable[[int, float], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +346,7 @@ class Engine:
         self._overhead = float(opts.restart_overhead_s)
         self._checkpoint = opts.checkpoint_interval_s
         self._admission = opts.admission
+        self._on_end = opts.on_end
         self._speed_rows = self._speed_matrix(workload, cluster, opts.speed)
         # Per-job state.
         self._state = bytearray(n)
@@ -522,15 +531,35 @@ class Engine:
 
     # ----- the run ------------------------------------------------------
     def run(self) -> EngineOutput:
+        with gc_paused():
+            self.begin()
+            if self.advance():
+                raise PolicyError(self._key, "decide raised PauseRun, but this run is not stepped (use Engine.advance)")
+            return self.finish()
+
+    # ----- step-wise control ----------------------------------------------
+    # A caller that wants to take the decisions itself (the Gymnasium environment in
+    # `simulator.rl.env`) calls `begin()`, then `advance()`; its policy raises `PauseRun`
+    # from `decide` when it needs an answer, which stops the run at that instant with every
+    # event of the instant applied; `resume()` asks the policy again at the same instant
+    # (the caller has handed it the answer) and runs on to the next pause. `finish()` then
+    # returns the same output `run()` would have.
+    def begin(self) -> None:
+        """Schedule the arrivals (and node failures); nothing happens until `advance()`."""
         env = self._env
         if self._n:
             env.timeout(_delay_to(0.0, self._submit[0])).callbacks.append(self._arrival_cb)
-        with gc_paused():
+        if self._mtbf is not None and self._n:
+            fail_cb = self._on_failure
+            for node, rng in enumerate(self._node_rngs):
+                env.timeout(float(rng.exponential(self._mtbf)), node).callbacks.append(fail_cb)
+            self._all_done = env.event()
+
+    def advance(self) -> bool:
+        """Run until the policy pauses (True) or the run is over (False)."""
+        env = self._env
+        try:
             if self._mtbf is not None and self._n:
-                fail_cb = self._on_failure
-                for node, rng in enumerate(self._node_rngs):
-                    env.timeout(float(rng.exponential(self._mtbf)), node).callbacks.append(fail_cb)
-                self._all_done = env.event()
                 try:
                     env.run(until=self._all_done)
                 except RuntimeError as exc:
@@ -538,17 +567,37 @@ class Engine:
                         raise
             else:
                 env.run()
-            stuck = [r for r in range(self._n) if self._state[r] not in (_DONE, _REJECTED)]
-            if stuck:
-                raise self._stuck_error(stuck)
-            if self._progress is not None:
-                self._progress(self._n, self._n)
-            out = self._output()
-            # One run per engine: drop its state now. The engine, its view and its bound
-            # callbacks reference each other, so without this a 1M-job run's hundreds of MiB
-            # would wait for the cyclic collector (paused while the caller builds tables).
-            self.__dict__.clear()
-            return out
+        except PauseRun:
+            return True
+        return False
+
+    def resume(self) -> bool:
+        """Ask the paused policy again at the paused instant, then `advance()`."""
+        self._dirty = True
+        try:
+            self._end_instant(self._env.now)
+        except PauseRun:
+            return True
+        return self.advance()
+
+    @property
+    def now_s(self) -> float:
+        """The simulated clock (the paused instant while paused)."""
+        return float(self._env.now)
+
+    def finish(self) -> EngineOutput:
+        """The run's output, once `advance()` or `resume()` said it is over; the engine is spent after."""
+        stuck = [r for r in range(self._n) if self._state[r] not in (_DONE, _REJECTED)]
+        if stuck:
+            raise self._stuck_error(stuck)
+        if self._progress is not None:
+            self._progress(self._n, self._n)
+        out = self._output()
+        # One run per engine: drop its state now. The engine, its view and its bound
+        # callbacks reference each other, so without this a 1M-job run's hundreds of MiB
+        # would wait for the cyclic collector (paused while the caller builds tables).
+        self.__dict__.clear()
+        return out
 
     def _stuck_error(self, rows: list[int]) -> PolicyError:
         return PolicyError(
@@ -707,6 +756,8 @@ class Engine:
         self._dirty = True
         if self._count_done:
             self._done_one()
+        if self._on_end is not None:
+            self._on_end(row, self._env.now)
         env = self._env
         now = env.now
         if env.peek() != now and (self._num_queued or self._admission) and (
@@ -784,6 +835,8 @@ class Engine:
         self._free.release(self._gpus[row])
         self._dirty = True
         self._done_one()
+        if self._on_end is not None:
+            self._on_end(row, self._env.now)
 
     def _enqueue(self, row: int, now: float) -> None:
         """Put `row` in the queue: its precomputed rank on first admission, else a fresh one."""
