@@ -33,7 +33,7 @@ from simulator.cluster import check_fits
 from simulator.engine import Engine, EngineOptions, EngineOutput, PauseRun
 from simulator.placement import make_placement
 from simulator.policies.base import ClusterView, Decision, Start
-from simulator.rl.decide import SlotPolicy, median_duration_s
+from simulator.policies.slot import SlotPolicy, median_duration_s
 from simulator.rl.observe import ObsSpec
 from simulator.rng import Streams
 from simulator.speed import SpeedTable

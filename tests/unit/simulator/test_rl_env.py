@@ -12,7 +12,7 @@ from gymnasium.utils.env_checker import check_env
 from simulator.engine import Engine, EngineOptions, PauseRun
 from simulator.placement import make_placement
 from simulator.policies import FcfsPolicy
-from simulator.rl.decide import SlotPolicy
+from simulator.policies.slot import SlotPolicy
 from simulator.rl.env import SchedulingEnv
 from simulator.rl.observe import JOB_FEATURES, Encoder, ObsSpec
 from simulator.run import SimConfig, simulate
