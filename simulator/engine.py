@@ -122,6 +122,7 @@ class EngineOptions:
     failures_rng: np.random.Generator | None = None  # required with node_mtbf_s
     admission: Admission | None = None  # None: every job is admitted at arrival
     estimate_s: npt.NDArray[np.float64] | None = None  # None: the actual durations
+    estimate_kind: str = "actual"  # where estimate_s comes from (`simulator.estimates.ESTIMATE_KINDS`)
     policy_rng: np.random.Generator | None = None
     # Called as progress(jobs submitted so far, total) about every 1/200 of the arrivals and
     # once at the end; None costs nothing. (Arrivals, not completions: checking them adds
@@ -282,6 +283,11 @@ class _View(ClusterView):
             return e._running_state(row, self.now_s)
         return None
 
+    def has_ended(self, job_id: str) -> bool:
+        e = self._e
+        row = e._row_of.get(job_id)
+        return row is not None and e._state[row] in (_DONE, _REJECTED)
+
     def free_gpus(self) -> dict[str, tuple[str, ...]]:
         return self._e._free.free_by_node()
 
@@ -437,6 +443,7 @@ class Engine:
                 speed=opts.speed if opts.speed is not None else SpeedTable.reference(),
                 restart_overhead_s=self._overhead,
                 checkpoint_interval_s=self._checkpoint,
+                estimate_kind=opts.estimate_kind,
             )
         )
         # Every arrival's queue entry, ranked once here (`rank` is a pure function of the state).
@@ -573,9 +580,8 @@ class Engine:
 
     def resume(self) -> bool:
         """Ask the paused policy again at the paused instant, then `advance()`."""
-        self._dirty = True
         try:
-            self._end_instant(self._env.now)
+            self._decide_instant(self._env.now)
         except PauseRun:
             return True
         return self.advance()
@@ -998,6 +1004,10 @@ class Engine:
         self._dirty = False
         if self._admission is not None:
             self._admit(now)
+        self._decide_instant(now)
+
+    def _decide_instant(self, now: float) -> None:
+        """The policy's part of the end of an instant (a paused run resumes here, admission done)."""
         free = self._free
         preemptive = self._preemptive
         if not (self._num_queued and (free.num_free or preemptive)):

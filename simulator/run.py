@@ -78,7 +78,8 @@ class SimConfig:
     * `speed_table`: per-type (and per-model) speed factors (default: all 1.0).
     * `node_mtbf_s`/`node_mttr_s`: mean up and down times of each node (None: no failures).
     * `admission`: admission control key (`simulator.admission.ADMISSIONS`).
-    * `estimates`: "actual" or "noisy:<sigma>" (`simulator.estimates`).
+    * `estimates`: "actual", "noisy:<sigma>" or "predicted:<model file>" (`simulator.estimates`):
+      the durations policies believe; sjf, srtf, qssf and easy-backfill order by them.
     * `gpu_catalog`: power and price per GPU type for the energy and cost metrics
       (default: the shipped catalog, `simulator.gpu_catalog`).
     * `idle_power_off_s`: a GPU idle this long is switched off (draws nothing, is not
@@ -192,6 +193,8 @@ def simulate(
         if config.admission == "accept-all"
         else make_admission(config.admission, **dict(config.admission_params))
     )
+    spec = EstimateSpec.parse(config.estimates)
+    estimate_s = duration_estimates(workload, spec, streams.estimates)
     options = EngineOptions(
         cross_node_slowdown=float(config.cross_node_slowdown),
         restart_overhead_s=float(config.restart_overhead_s),
@@ -201,7 +204,8 @@ def simulate(
         node_mttr_s=float(config.node_mttr_s),
         failures_rng=streams.failures,
         admission=admission,
-        estimate_s=duration_estimates(workload, EstimateSpec.parse(config.estimates), streams.estimates),
+        estimate_s=estimate_s,
+        estimate_kind=spec.kind,
         policy_rng=streams.policy,
         progress=progress,
     )
@@ -278,7 +282,8 @@ def simulate(
         segments=seg_table,
         summary=summary_table(labels, values),
         timeline=timeline,
-        notes=_notes(workload, out, config) + _policy_notes(policy) + energy_notes + _metric_notes(workload),
+        notes=(_notes(workload, out, config) + _estimate_notes(workload, spec, estimate_s) + _policy_notes(policy)
+               + energy_notes + _metric_notes(workload)),
         wall_s=time.perf_counter() - t0,
         num_events=out.num_events,
     )
@@ -328,6 +333,17 @@ def _gpu_types(cluster: Cluster, workload: Workload, out: EngineOutput) -> list[
     for row, gpus in zip(out.seg_row.tolist(), out.seg_gpus, strict=True):
         seen[row].update(type_of[g] for g in gpus)
     return ["+".join(sorted(s)) if s else None for s in seen]
+
+
+def _estimate_notes(workload: Workload, spec: EstimateSpec, estimate_s: np.ndarray) -> tuple[str, ...]:
+    """How far predicted durations were from the actual ones in this run (what the policies saw)."""
+    if spec.kind != "predicted":
+        return ()
+    log_ratio = np.abs(np.log(estimate_s / workload.duration_s))
+    return (f"policies saw durations predicted by {spec.path}: median |ln(predicted/actual)| "
+            f"{float(np.median(log_ratio)):.2f}, {100 * float(np.mean(log_ratio <= np.log(2.0))):.0f} % of jobs "
+            f"within 2x; each prediction's history is the trace's (a job counts as finished at its submit + "
+            f"duration), not this run's completions, so jobs that queue here are known a little early",)
 
 
 def _policy_notes(policy: object) -> tuple[str, ...]:

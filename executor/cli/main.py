@@ -9,8 +9,10 @@ from executor.cli import (
     compare_cmd,
     execute_cmd,
     gpus_cmd,
+    predict_cmd,
     profile_cmd,
     report_cmd,
+    rl_cmd,
     solve_cmd,
     sweep_cmd,
     theory_cmd,
@@ -32,7 +34,10 @@ app = typer.Typer(
         "What if? `gpusched sweep SPEC.toml` runs a grid of clusters, loads, policies and seeds (local "
         "processes or Ray, resumable), `gpusched capacity` sizes a cluster for a wait target by queueing "
         "theory and by simulation, `gpusched gpus list|recommend` compares GPU types, and `gpusched report` "
-        "turns any output folder into PNGs and one report.html."
+        "turns any output folder into PNGs and one report.html.\n\n"
+        "Learning: `gpusched predict train|eval` learns job durations from a trace's history (for "
+        "`simulate --durations predicted:MODEL` with sjf, srtf, easy-backfill, qssf), `gpusched rl train` "
+        "trains a scheduling agent on the real engine that `simulate --policy rl:AGENT` runs."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -50,6 +55,8 @@ app.command("report")(report_cmd.report)
 app.add_typer(traces_cmd.app, name="traces")
 app.add_typer(theory_cmd.app, name="theory")
 app.add_typer(gpus_cmd.app, name="gpus")
+app.add_typer(predict_cmd.app, name="predict")
+app.add_typer(rl_cmd.app, name="rl")
 
 
 def main() -> None:

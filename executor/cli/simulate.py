@@ -62,6 +62,24 @@ def _schedule_params(policy: str, schedule: Path | None, mode: ScheduleMode | No
     return {"schedule": str(schedule), "mode": (mode or ScheduleMode.order).value}
 
 
+def _durations(durations: str | None, estimates: str | None) -> str:
+    """`--durations` (or its old name `--estimates`) checked; a model file is loaded now, before the trace."""
+    from simulator.estimates import EstimateSpec
+
+    if durations is not None and estimates is not None and durations != estimates:
+        raise UserError(f"--estimates is the old name of --durations: give one, not both "
+                        f"(found --durations {durations} and --estimates {estimates})")
+    text = durations if durations is not None else estimates if estimates is not None else "actual"
+    spec = EstimateSpec.parse(text)
+    if spec.kind == "predicted":
+        from simulator.predict import load_model
+
+        model = load_model(spec.path)
+        info(f"durations: policies see the predictions of {spec.path} ({model.kind}, trained on "
+             f"{model.training.get('trace') or '?'})")
+    return text
+
+
 def _pairs(flag: str, values: list[str] | None) -> dict[str, str]:
     """`NAME=VALUE` flags as a mapping; a value without `=` is a user error."""
     out: dict[str, str] = {}
@@ -84,8 +102,9 @@ def simulate(
     gpu_mem_gib: GpuMemOpt = 32.0,
     policy: Annotated[
         str, typer.Option("--policy", help="Queueing policy (registry key): fcfs, sjf, sjf-estimate, srtf, "
-                          "priority, priority-preemptive, las, las-2d, easy-backfill, fair-share, themis, "
-                          "cpsat-rolling, schedule, ... (an unknown key lists them all).")
+                          "qssf, priority, priority-preemptive, las, las-2d, easy-backfill, fair-share, themis, "
+                          "cpsat-rolling, schedule, rl:AGENT (a trained agent directory, `gpusched rl train`), "
+                          "... (an unknown key lists them all).")
     ] = "fcfs",
     policy_param: Annotated[
         list[str] | None,
@@ -135,10 +154,15 @@ def simulate(
         typer.Option("--admission-wait-slo-s", help="With --admission wait-slo: reject jobs whose predicted "
                      "wait exceeds this many seconds.", show_default=False),
     ] = None,
+    durations: Annotated[
+        str | None,
+        typer.Option("--durations", help="The durations policies believe (sjf, srtf, qssf, easy-backfill order "
+                     "by them): actual (an oracle), noisy:SIGMA (times a lognormal error) or predicted:MODEL (a "
+                     "model file from `gpusched predict train`); default: actual.", show_default=False),
+    ] = None,
     estimates: Annotated[
-        str, typer.Option("--estimates", help="Duration estimates policies see: actual, or noisy:SIGMA "
-                          "(lognormal error).")
-    ] = "actual",
+        str | None, typer.Option("--estimates", hidden=True, help="Old name of --durations.")
+    ] = None,
     schedule: Annotated[
         Path | None,
         typer.Option("--schedule", help="With --policy schedule: the schedule file to replay (schedule.csv of a "
@@ -177,6 +201,10 @@ def simulate(
       gpusched simulate --policy schedule --schedule gpusched-out/schedule.csv --schedule-mode timed --out replay/
 
       gpusched simulate --gpu-type A100 --idle-power-off-s 600 --cost-basis purchase --amortise-years 4
+
+      gpusched simulate trace.csv --policy sjf --durations predicted:model.json  (model: `gpusched predict train`)
+
+      gpusched simulate trace.csv --policy rl:agent/  (agent: `gpusched rl train`)
     """
     import solvers.rolling  # noqa: F401  (registers the cpsat-rolling policy)
     from executor.cli.progress import DelayedProgress
@@ -185,14 +213,17 @@ def simulate(
     from simulator.gpu_catalog import GpuCatalog, load_gpu_catalog
     from simulator.gpu_speed import catalog_speed_profile
     from simulator.placement import PLACEMENTS
-    from simulator.policies import POLICIES
+    from simulator.policies import POLICIES, split_policy
     from simulator.results import write_json, write_results
     from simulator.run import SimConfig, speed_fn
     from simulator.run import simulate as run_simulation
     from simulator.speed import SpeedTable, load_speed_table
     from simulator.validate import check, summarize
 
-    for flag, value, registry in (("--policy", policy, POLICIES), ("--placement", placement, PLACEMENTS),
+    if policy.partition(":")[0] not in POLICIES:
+        raise UserError(f"--policy: expected one of {', '.join(POLICIES)} but found {policy!r}")
+    policy_key, policy_arg = split_policy(policy)  # "rl:AGENT" -> ("rl", {"agent": "AGENT"})
+    for flag, value, registry in (("--policy", policy_key, POLICIES), ("--placement", placement, PLACEMENTS),
                                   ("--admission", admission, ADMISSIONS)):
         if value not in registry:
             raise UserError(f"{flag}: expected one of {', '.join(registry)} but found {value!r}")
@@ -209,6 +240,7 @@ def simulate(
                                  ("--electricity-usd-per-kwh", electricity_usd_per_kwh)):
         if given is not None and cost_basis != CostBasis.purchase:
             raise UserError(f"{purchase_flag} applies only to --cost-basis purchase, not {cost_basis.value}")
+    estimates = _durations(durations, estimates)
     out = check_out_dir(out, "simulate", refuse=("sweep", "capacity"))
     t0 = time.perf_counter()
     use_catalog_speed, _ = catalog_speed_profile(speed_table)
@@ -216,11 +248,12 @@ def simulate(
              else SpeedTable.reference())
     catalog = load_gpu_catalog(gpu_catalog) if gpu_catalog is not None else GpuCatalog.default()
     config = SimConfig(
-        policy=policy,
+        policy=policy_key,
         placement=placement,
         seed=seed,
         cross_node_slowdown=cross_node_slowdown,
-        policy_params={**_pairs("--policy-param", policy_param), **_schedule_params(policy, schedule, schedule_mode)},
+        policy_params={**policy_arg, **_pairs("--policy-param", policy_param),
+                       **_schedule_params(policy_key, schedule, schedule_mode)},
         placement_params=_pairs("--placement-param", placement_param),
         restart_overhead_s=restart_overhead_s,
         checkpoint_interval_s=checkpoint_interval_s,

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 import types
 import typing
 from typing import Any
@@ -31,6 +32,7 @@ from simulator.policies.las import LasPolicy
 from simulator.policies.las_2d import Las2dPolicy
 from simulator.policies.priority import PriorityPolicy
 from simulator.policies.priority_preemptive import PriorityPreemptivePolicy
+from simulator.policies.qssf import QssfPolicy
 from simulator.policies.schedule import SchedulePolicy
 from simulator.policies.sjf import SjfPolicy
 from simulator.policies.sjf_estimate import SjfEstimatePolicy
@@ -45,6 +47,7 @@ POLICIES: dict[str, type[Policy]] = {
         SjfPolicy,
         SjfEstimatePolicy,
         SrtfPolicy,
+        QssfPolicy,
         PriorityPolicy,
         PriorityPreemptivePolicy,
         LasPolicy,
@@ -153,6 +156,23 @@ def _parse(text: str, kind: Any) -> Any:
     return text
 
 
+def split_policy(text: str) -> tuple[str, dict[str, str]]:
+    """`KEY` or `KEY:ARG` (a policy whose class names an `arg_param`, e.g. `rl:AGENT_DIR`, takes
+    ARG as that parameter) as the registry key and its parameters; `UserError` otherwise."""
+    if text in POLICIES:
+        return text, {}
+    key, sep, arg = text.partition(":")
+    cls = POLICIES.get(key)
+    if not sep or cls is None:
+        raise UserError(f"unknown policy {text!r}; known policies: {', '.join(sorted(POLICIES))}")
+    param = getattr(cls, "arg_param", None)
+    if not param:
+        raise UserError(f"policy {key!r} takes no ':' argument (found {text!r}); use --policy-param NAME=VALUE")
+    if not arg:
+        raise UserError(f"policy {key!r}: expected {key}:{param.upper()} but found {text!r}")
+    return key, {param: arg}
+
+
 def make_policy(key: str, **params: Any) -> Policy:
     """A fresh policy instance for one run; `UserError` for an unknown key, parameter or value.
 
@@ -184,6 +204,14 @@ def make_policy(key: str, **params: Any) -> Policy:
         raise UserError(f"policy {key!r}: {exc}") from None
 
 
+# Trained agents (`rl:AGENT`, `simulator.rl.policy`) register themselves on import; importing
+# them here makes every user of the registry (sweep workers included) know the key. When that
+# module is the one being imported first, it is mid-import here and registers itself when done
+# (it imports only `register_policy`, `base` and `slot` from this package, all defined by now).
+if "simulator.rl.policy" not in sys.modules:
+    import simulator.rl.policy  # noqa: E402, F401
+
+
 __all__ = [
     "POLICIES",
     "ClusterView",
@@ -199,6 +227,7 @@ __all__ = [
     "PreemptiveOrderedPolicy",
     "PriorityPolicy",
     "PriorityPreemptivePolicy",
+    "QssfPolicy",
     "RunContext",
     "RunningIndex",
     "SimJob",
@@ -209,4 +238,5 @@ __all__ = [
     "make_policy",
     "policy_params",
     "register_policy",
+    "split_policy",
 ]

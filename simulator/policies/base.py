@@ -206,6 +206,9 @@ class RunContext:
     # after `restart_overhead_s`, rounded down to a multiple of `checkpoint_interval_s`.
     restart_overhead_s: float = 0.0
     checkpoint_interval_s: float | None = None
+    # Where `estimate_s` comes from (`simulator.estimates.ESTIMATE_KINDS`): under anything but
+    # "actual", sjf and srtf rank by the estimates instead of the true durations (`uses_estimates`).
+    estimate_kind: str = "actual"
 
     @property
     def min_useful_run_s(self) -> float:
@@ -259,6 +262,11 @@ class ClusterView(abc.ABC):
     @abc.abstractmethod
     def job(self, job_id: str) -> JobState | None:
         """The job's state if it is queued or running, else None."""
+
+    def has_ended(self, job_id: str) -> bool:
+        """Whether the job is over (done or rejected); False while it waits, runs, is deferred by
+        admission control or has not arrived. O(1). Views that cannot tell raise NotImplementedError."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def free_gpus(self) -> Mapping[str, tuple[str, ...]]:

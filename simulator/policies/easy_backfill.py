@@ -64,6 +64,16 @@ def _estimated_work_s(state: JobState) -> float:
     return max(state.estimate_s - state.work_done_s, 0.0)
 
 
+def _believed_end_s(info: _Run, now_s: float) -> float:
+    """When the policy expects a running job to end: its estimated end, or, once the job has
+    outlived its estimate, as long again as its segment has run (an estimate that was too
+    short is doubled rather than trusted: durations are heavy-tailed, so the longer a job has
+    run the longer it is likely to go on; treating it as ending "now" would put every
+    reservation at now and stop all backfilling under imperfect estimates)."""
+    end = info.est_end_s
+    return end if end > now_s else now_s + (now_s - info.start_s)
+
+
 _WAITING, _RUNNING, _DONE = 0, 1, 2
 
 
@@ -99,7 +109,8 @@ class EasyBackfillPolicy:
     scaled by estimated over actual remaining work: the speed the engine runs it at
     (GPU type, spanning nodes, restart overhead) applied to the estimate; the actual
     duration enters only through that speed, and with `estimates="actual"` it is the
-    actual end. A job that might backfill is timed on the speed factor of its slowest
+    actual end. A job still running past its estimated end is expected to run as long
+    again as its segment has (`_believed_end_s`). A job that might backfill is timed on the speed factor of its slowest
     GPU (the policy does not see the cross-node slowdown, so for a job spread over nodes
     the check trusts the estimate a little more than it should).
     """
@@ -260,9 +271,10 @@ class EasyBackfillPolicy:
     def _reservation(self, view: ClusterView, head: JobState) -> Reservation:
         """The head's reservation over the GPUs it may use, from the running jobs' estimated ends."""
         job = head.job
+        now = view.now_s
         if not job.gpu_types and job.gpu_mem_gib is None:
             num_free = view.num_free_gpus
-            releases = [(info.est_end_s, len(info.gpu_ids)) for info in self._run.values()]
+            releases = [(_believed_end_s(info, now), len(info.gpu_ids)) for info in self._run.values()]
         else:
             eligible = self._eligible_for(job.gpu_types, job.gpu_mem_gib)
             num_free = sum(1 for ids in view.free_gpus().values() for g in ids if g in eligible)
@@ -270,8 +282,8 @@ class EasyBackfillPolicy:
             for info in self._run.values():
                 gpus = sum(1 for g in info.gpu_ids if g in eligible)
                 if gpus:
-                    releases.append((info.est_end_s, gpus))
-        return reservation(view.now_s, num_free, job.num_gpus, releases)
+                    releases.append((_believed_end_s(info, now), gpus))
+        return reservation(now, num_free, job.num_gpus, releases)
 
     def _eligible_for(self, gpu_types: tuple[str, ...], gpu_mem_gib: float | None) -> frozenset[str]:
         """Ids of the GPUs a job with these needs may run on (cached per distinct need)."""

@@ -1,8 +1,9 @@
-"""Shortest job first on the run's duration estimates (`SimConfig.estimates`), non-preemptive.
+"""`sjf-estimate`: shortest job first on the run's duration estimates, non-preemptive.
 
-The realistic sibling of `sjf`: with `estimates="actual"` the two coincide; with
-`noisy:<sigma>` jobs are ordered by a lognormally perturbed duration, which shows how
-much of SJF's gain survives imperfect user or predictor estimates.
+Kept under its own key for scripts and sweeps written before `sjf` learned to use
+estimates: it ranks by `estimate_s` in every run, which under `estimates="actual"` is the
+actual duration and under `noisy:<sigma>` or `predicted:<MODEL>` is what `sjf` ranks by
+too, so the two now give the same schedule.
 """
 
 from __future__ import annotations

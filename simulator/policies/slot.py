@@ -1,13 +1,21 @@
-"""The decision rule shared by the RL environment and trained agents: pick one of the first K waiting jobs, or wait.
+"""The decision rule shared by the RL environment and trained agents: pick one of K waiting jobs, or wait.
 
-`SlotPolicy` is an ordinary simulator policy (non-preemptive; the queue in submission
-order). At each decision point the engine offers, it looks at the first `queue_slots`
-waiting jobs, works out which of them fit on the free GPUs now (via the run's
-placement), and asks `choose(obs, mask)` which to start (or to wait, the last action).
-Only real choices are asked: with no legal start it waits, with exactly one legal action
-it takes it. Waiting is legal while a job runs or arrivals remain (otherwise nothing
-would ever happen again). An illegal answer becomes wait when waiting is legal, else the
-first legal start, so a random or untrained chooser still produces a valid schedule.
+`SlotPolicy` is an ordinary simulator policy (non-preemptive). At each decision point the
+engine offers, it shows `queue_slots` (K) waiting jobs: the `oldest_slots` longest-waiting
+ones (submission order) and, in the other slots, the jobs with the shortest duration
+estimates among the rest (shortest first). Only the oldest would let an agent reorder
+nothing but the head of a long queue (on a whole trace the queue holds hundreds of jobs);
+only the shortest would hide the jobs that starve. It works out which shown jobs fit on
+the free GPUs now (via the run's placement) and asks `choose(obs, mask)` which to start
+(or to wait, the last action). Only real choices are asked: with no legal start it
+waits, with exactly one legal action it takes it. Waiting is legal while a job runs or
+arrivals remain (otherwise nothing would ever happen again). An illegal answer becomes
+wait when waiting is legal, else the first legal start, so a random or untrained
+chooser still produces a valid schedule.
+
+The shortest jobs come from the policy's own heap of (estimate, row) over the jobs that
+have arrived: finished jobs leave it for good, running ones are stepped over (a job
+requeued after a node failure is still in it), so a decision costs O((K + running) log n).
 
 Subclasses: the environment's chooser (pauses the engine and returns the action the
 `step` caller gave) and `simulator.rl.policy.RlPolicy` (a trained network).
@@ -19,6 +27,7 @@ import abc
 import itertools
 import math
 from collections.abc import Sequence
+from heapq import heappop, heappush
 from typing import Any, ClassVar
 
 import numpy as np
@@ -46,6 +55,11 @@ class SlotPolicy(abc.ABC):
         self._time_scale_s = time_scale_s
         self.num_decisions = 0  # times `choose` was asked
         self.num_forced = 0  # decisions taken without asking (one legal action)
+        # What the last `decide` showed, and what the next one must show again: a chooser that
+        # pauses the engine (`simulator.rl.env`) is asked again at the same instant, and must see
+        # the same jobs and GPUs (a random placement would draw other GPUs on a second look).
+        self._shown: tuple[list[JobState], list[tuple[str, ...] | None], npt.NDArray[np.bool_]] | None = None
+        self._replay: tuple[list[JobState], list[tuple[str, ...] | None], npt.NDArray[np.bool_]] | None = None
 
     def bind(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -56,6 +70,10 @@ class SlotPolicy(abc.ABC):
         self.spec = spec
         self.encoder = Encoder(spec, ctx.cluster)
         self._last_submit_s = float(ctx.workload.submit_s[-1]) if len(ctx.workload) else -math.inf
+        self._submit = [j.submit_s for j in ctx.jobs]
+        self._estimate = ctx.estimate_s.tolist()
+        self._cursor = 0  # rows before it have arrived (and are in `_shortest` unless finished)
+        self._shortest: list[tuple[float, int]] = []
 
     def rank(self, job: JobState) -> tuple[Any, ...]:
         return ()
@@ -72,13 +90,40 @@ class SlotPolicy(abc.ABC):
     ) -> tuple[list[JobState], list[tuple[str, ...] | None], npt.NDArray[np.bool_]]:
         """The first K waiting jobs, the GPUs each would get now (None: does not fit), the action mask."""
         k = self.spec.queue_slots
-        cands = list(itertools.islice(view.queue(), k))
+        cands = list(itertools.islice(view.queue(), self.spec.oldest_slots))
+        if len(cands) == self.spec.oldest_slots and view.num_queued > len(cands):
+            cands += self._shortest_queued(view, k - len(cands), {c.job.row for c in cands})
         gpus = [view.place(c.job) for c in cands]
         mask = np.zeros(k + 1, dtype=np.bool_)
         for i, g in enumerate(gpus):
             mask[i] = g is not None
         mask[k] = view.num_running > 0 or self._last_submit_s > view.now_s
         return cands, gpus, mask
+
+    def _shortest_queued(self, view: ClusterView, count: int, skip: set[int]) -> list[JobState]:
+        """Up to `count` queued jobs not in `skip`, shortest estimate first (ties: earlier row)."""
+        heap, submit, estimate, jobs = self._shortest, self._submit, self._estimate, self.ctx.jobs
+        i, n, now = self._cursor, len(submit), view.now_s
+        while i < n and submit[i] <= now:
+            heappush(heap, (estimate[i], i))
+            i += 1
+        self._cursor = i
+        out: list[JobState] = []
+        kept: list[tuple[float, int]] = []
+        while heap and len(out) < count:
+            entry = heappop(heap)
+            job_id = jobs[entry[1]].job_id
+            state = view.job(job_id)
+            if state is None and view.has_ended(job_id):  # done or rejected: gone for good
+                continue
+            kept.append(entry)  # deferred by admission control, running, or waiting
+            if state is None:
+                continue
+            if not state.running and entry[1] not in skip:
+                out.append(state)
+        for entry in kept:
+            heappush(heap, entry)
+        return out
 
     def encode(
         self, view: ClusterView, cands: Sequence[JobState], gpus: Sequence[tuple[str, ...] | None]
@@ -95,7 +140,12 @@ class SlotPolicy(abc.ABC):
         )
 
     def decide(self, view: ClusterView) -> Sequence[Decision]:
-        cands, gpus, mask = self.observe(view)
+        if self._replay is not None:  # asked again at a paused instant: the very same choice (`choose`)
+            cands, gpus, mask = self._replay
+            self._replay = None
+        else:
+            cands, gpus, mask = self.observe(view)
+        self._shown = (cands, gpus, mask)
         k = self.spec.queue_slots
         if not mask[:k].any():
             return ()

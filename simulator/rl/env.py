@@ -61,6 +61,7 @@ class _Paused(SlotPolicy):
         if self.action is None:
             self.obs, self.mask = obs, mask
             self.num_decisions -= 1  # asked again with the answer at the same instant
+            self._replay = self._shown  # ... about the very same jobs and GPUs
             raise PauseRun
         action, self.action = self.action, None
         return action
@@ -92,6 +93,7 @@ class SchedulingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         estimates: npt.NDArray[np.float64] | None = None,
         time_scale_s: float | None = None,
         start_rows: Sequence[int] | None = None,
+        oldest_slots: int = -1,
     ) -> None:
         n = len(workload)
         if n == 0:
@@ -114,7 +116,7 @@ class SchedulingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         self.speed_table = speed_table
         self.estimates = None if estimates is None else np.asarray(estimates, dtype=np.float64)
         scale = float(time_scale_s) if time_scale_s is not None else median_duration_s(workload.duration_s)
-        self.spec_obs = ObsSpec.for_cluster(cluster, queue_slots, scale)
+        self.spec_obs = ObsSpec.for_cluster(cluster, queue_slots, scale, oldest_slots)
         rows = np.arange(n - window + 1) if start_rows is None else np.asarray(list(start_rows), dtype=np.int64)
         if len(rows) == 0 or rows.min() < 0 or rows.max() > n - window:
             raise UserError(f"start_rows must lie in [0, {n - window}] for windows of {window} jobs")
@@ -154,7 +156,10 @@ class SchedulingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         self._gpus = wl.num_gpus.astype(np.int64)
         self._ended: list[tuple[int, float]] = []
         self._policy = _Paused(self.spec_obs)
-        streams = Streams.from_seed(int(self.np_random.integers(2**31)))
+        # The episode's engine seed (placement and policy streams), drawn from the env's generator:
+        # `Streams.from_seed(env.episode_seed)` replays the episode outside the environment.
+        self.episode_seed = int(self.np_random.integers(2**31))
+        streams = Streams.from_seed(self.episode_seed)
         options_ = EngineOptions(
             speed=self.speed_table,
             estimate_s=est,
@@ -270,7 +275,7 @@ class SchedulingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
 
     def _info(self) -> dict[str, Any]:
         assert self._policy.mask is not None
-        return {"action_mask": self._policy.mask.copy(), "now_s": self._t}
+        return {"action_mask": self._policy.mask.copy(), "now_s": self._t, "start_row": self.start_row}
 
     def action_masks(self) -> npt.NDArray[np.bool_]:
         """The current action mask (the convention of sb3-contrib's MaskablePPO)."""

@@ -3,9 +3,10 @@
 One encoder for training (`simulator.rl.env`) and for running a trained agent as a
 policy (`simulator.rl.policy`), so the two cannot drift apart. Layout (float32):
 
-* `queue_slots` (K) slots of `JOB_FEATURES`, slot i = the i-th waiting job in submission
-  order (empty slots all zero): present, GPUs / `max_gpus`, log1p(waited / time scale),
-  log1p(duration estimate / time scale), fits on the free GPUs now.
+* `queue_slots` (K) slots of `JOB_FEATURES`: the `oldest_slots` longest-waiting jobs in
+  submission order, then the shortest (by estimate) of the others, shortest first
+  (`simulator.policies.slot`); empty slots all zero. Per job: present, GPUs / `max_gpus`,
+  log1p(waited / time scale), log1p(duration estimate / time scale), fits on the free GPUs now.
 * free GPUs per node, as a fraction of the largest node, sorted from most free to least
   and padded or cut to the training cluster's node count (so an agent runs on a cluster
   of another size, seeing its freest nodes), then the free fraction per GPU type of the
@@ -31,6 +32,7 @@ from traces.cluster import Cluster
 from traces.errors import UserError
 
 JOB_FEATURES: tuple[str, ...] = ("present", "num_gpus", "waited", "duration", "fits_now")
+MAX_QUEUE_SLOTS = 1024  # each decision encodes and places every slot
 GLOBAL_FEATURES: tuple[str, ...] = ("queued_beyond", "running", "free_frac")
 
 
@@ -43,10 +45,15 @@ class ObsSpec:
     gpu_types: tuple[str, ...]
     time_scale_s: float
     max_gpus: int
+    oldest_slots: int = -1  # slots showing the longest-waiting jobs; -1: half of them (rounded up)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.queue_slots, int) and self.queue_slots >= 1):
-            raise UserError(f"queue_slots must be an integer >= 1, got {self.queue_slots!r}")
+        if not (isinstance(self.queue_slots, int) and 1 <= self.queue_slots <= MAX_QUEUE_SLOTS):
+            raise UserError(f"queue_slots must be an integer in [1, {MAX_QUEUE_SLOTS}], got {self.queue_slots!r}")
+        if self.oldest_slots == -1:
+            object.__setattr__(self, "oldest_slots", (self.queue_slots + 1) // 2)
+        if not (isinstance(self.oldest_slots, int) and 1 <= self.oldest_slots <= self.queue_slots):
+            raise UserError(f"oldest_slots must be an integer in [1, queue_slots], got {self.oldest_slots!r}")
         if not (math.isfinite(self.time_scale_s) and self.time_scale_s > 0):
             raise UserError(f"time_scale_s must be a finite number > 0, got {self.time_scale_s!r}")
         if self.max_gpus < 1 or not self.node_gpus or min(self.node_gpus) < 1:
@@ -66,10 +73,11 @@ class ObsSpec:
         return self.queue_slots
 
     @staticmethod
-    def for_cluster(cluster: Cluster, queue_slots: int, time_scale_s: float) -> ObsSpec:
+    def for_cluster(cluster: Cluster, queue_slots: int, time_scale_s: float, oldest_slots: int = -1) -> ObsSpec:
         node_gpus = tuple(n.num_gpus for n in cluster.nodes)
         return ObsSpec(
             queue_slots=int(queue_slots),
+            oldest_slots=int(oldest_slots),
             node_gpus=node_gpus,
             gpu_types=tuple(sorted({n.gpu_type for n in cluster.nodes})),
             time_scale_s=float(time_scale_s),
@@ -79,6 +87,7 @@ class ObsSpec:
     def to_json(self) -> dict[str, Any]:
         return {
             "queue_slots": self.queue_slots,
+            "oldest_slots": self.oldest_slots,
             "node_gpus": list(self.node_gpus),
             "gpu_types": list(self.gpu_types),
             "time_scale_s": self.time_scale_s,
@@ -99,14 +108,15 @@ class ObsSpec:
                 )
             return ObsSpec(
                 queue_slots=int(data["queue_slots"]),
+                oldest_slots=int(data["oldest_slots"]),
                 node_gpus=tuple(int(g) for g in data["node_gpus"]),
                 gpu_types=tuple(str(t) for t in data["gpu_types"]),
                 time_scale_s=float(data["time_scale_s"]),
                 max_gpus=int(data["max_gpus"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"observation spec: expected queue_slots, node_gpus, gpu_types, time_scale_s, "
-                            f"max_gpus but the file has {exc!s} wrong or missing") from None
+            raise UserError(f"observation spec: expected queue_slots, oldest_slots, node_gpus, gpu_types, "
+                            f"time_scale_s, max_gpus but the file has {exc!s} wrong or missing") from None
 
 
 class Encoder:

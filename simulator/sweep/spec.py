@@ -13,6 +13,7 @@
     [settings]                 # any other SimConfig field, the same for every run
     restart_overhead_s = 30
     speed_table = "speeds.toml"  # file-valued fields are paths relative to the spec
+    estimates = "predicted:model.json"  # sjf/srtf/qssf/easy-backfill on a `gpusched predict` model
     [policy_params.las]        # keyword parameters of one policy (also placement_params.<key>,
     quantum_gpu_s = 3600       # admission_params.<key>)
 
@@ -25,7 +26,8 @@ is drawn anew for every run from the run's seed, so seeds also replicate the wor
 `trace` next to `synth` is the workload a resampling synth spec draws from.
 
 Files are identified by content: the spec keeps a sha256 digest of every trace, cluster,
-synth, speed-table and catalog file, and run ids hash those digests, not the paths.
+synth, speed-table, catalog and duration-model file, and run ids hash those digests, not the
+paths.
 """
 
 from __future__ import annotations
@@ -439,6 +441,9 @@ class _Parser:
             elif key in FILE_SETTINGS:
                 p = self.file(value, where)
                 out[key] = {"path": str(p), "digest": file_digest([p])}
+            elif key == "estimates" and isinstance(value, str) and value.strip().startswith("predicted:"):
+                p = self.file(value.strip().partition(":")[2].strip(), where)
+                out[key] = {"predicted": True, "path": str(p), "digest": file_digest([p])}
             else:
                 self.plain(value, where)
                 out[key] = value
@@ -473,6 +478,12 @@ class _Parser:
             ("admission", spec.admissions, ADMISSIONS, spec.admission_params),
         ):
             for name in names:
+                if axis == "policy" and getattr(registry.get(name), "arg_param", None):
+                    # A trained agent is a folder of files the sweep would have to digest for run
+                    # ids and ship to Ray workers; until it does, refuse rather than key runs by path.
+                    raise self.error("grid.policy", None, message=f"policy {name!r} (a trained agent) cannot "
+                                     "run in a sweep yet; run it with `gpusched simulate --policy rl:AGENT` "
+                                     "or `python bench/rl_eval.py`")
                 if name not in registry:
                     raise self.error(f"grid.{axis}", "one of " + ", ".join(registry), name)
                 try:
@@ -498,6 +509,11 @@ def resolved_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
             from simulator.gpu_catalog import load_gpu_catalog
 
             kwargs[key] = load_gpu_catalog(value["path"])
+        elif key == "estimates" and isinstance(value, Mapping):
+            from simulator.predict.model import load_model
+
+            load_model(value["path"])  # a bad model file fails here, naming itself, before any run
+            kwargs[key] = f"predicted:{value['path']}"
         else:
             kwargs[key] = value
     try:

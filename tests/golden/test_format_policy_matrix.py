@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from rl_agents import shared_untrained_agent
 from typer.testing import CliRunner
 
 import solvers.rolling  # noqa: F401  (registers cpsat-rolling, so the matrix covers it)
@@ -191,6 +192,8 @@ def config_for(policy: str, placement: str, workload: Workload, cluster: Cluster
         params = (("mode", "order"), ("schedule", fcfs.schedule))
     elif policy == "cpsat-rolling":
         params = (("time_limit_s", 0.002),)  # validity, not plan quality, is checked here
+    elif policy == "rl":
+        params = (("agent", shared_untrained_agent()),)  # an untrained agent: validity, not quality
     elif any(v is inspect.Parameter.empty for v in policy_params(policy).values()):
         pytest.skip(f"policy {policy} has required parameters: tested in its own module")
     return SimConfig(policy, placement, seed=SEED, policy_params=params)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rl_agents import shared_untrained_agent
 from strategies import clusters, fitting_jobs
 
 import solvers.rolling  # noqa: F401  (registers cpsat-rolling, so it is covered too)
@@ -67,6 +68,8 @@ def params_for(policy: str, placement: str) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if policy == "las":
         extra["policy_params"] = {"quantum_gpu_s": 60.0}
+    if policy == "rl":  # an untrained agent: any choice it makes must still give a valid schedule
+        extra["policy_params"] = {"agent": shared_untrained_agent()}
     if placement == "topology":
         extra["placement_params"] = {"max_consolidation_wait_s": 50.0}
     return extra

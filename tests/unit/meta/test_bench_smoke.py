@@ -58,3 +58,27 @@ def test_sweep_speed_quick_run_prints_its_table() -> None:
     assert [row.split()[:3] for row in table[:2]] == [["sequential", "1", "8"], ["local", "pool", "2"]]
     assert table[2].startswith("ray local") and "skipped (--no-ray)" in table[2]
     assert "runs.csv byte-identical across 2 backends: yes" in lines
+
+
+def test_predict_accuracy_quick_run_prints_its_table() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "predict_accuracy.py"), "--quick"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, f"bench failed:\n{proc.stdout}{proc.stderr}"
+    assert "gbm" in proc.stdout and "median" in proc.stdout, proc.stdout
+
+
+@pytest.mark.slow
+def test_rl_eval_quick_run_prints_its_tables() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "rl_eval.py"), "--quick"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, f"bench failed:\n{proc.stdout}{proc.stderr}"
+    lines = proc.stdout.splitlines()
+    tables = [i for i, line in enumerate(lines) if line.startswith("| policy |")]
+    assert len(tables) == 2, proc.stdout  # held-out windows, then the whole tail
+    labels = [lines[i + 2 + k].split("|")[1].strip() for i in tables for k in range(4)]
+    assert labels == ["rl", "fcfs", "sjf", "las"] * 2
+    assert any(line.startswith("rl loses to:") for line in lines)

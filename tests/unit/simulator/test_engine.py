@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from rl_agents import shared_untrained_agent
 
 from simulator.cluster import Cluster, Node
 from simulator.engine import Engine
@@ -343,6 +344,8 @@ def test_every_policy_and_placement_gives_a_valid_schedule(policy: str, placemen
         pytest.skip(f"policy {policy} has required parameters (tested in its own module)")
     workload = random_workload(3)
     options: dict[str, Any] = {}
+    if policy == "rl":  # a trained agent's choices; an untrained one must give valid schedules too
+        options["policy_params"] = {"agent": shared_untrained_agent()}
     if policy == "schedule":  # it replays a schedule file: the one fcfs makes here
         options["policy_params"] = {"schedule": sim(workload, RANDOM_CLUSTER, "fcfs", placement, 1.25).schedule}
     result = sim(workload, RANDOM_CLUSTER, policy, placement, slowdown=1.25, **options)

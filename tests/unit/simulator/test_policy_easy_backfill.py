@@ -127,9 +127,9 @@ def test_a_long_job_may_take_the_extra_gpus() -> None:
 def test_a_wrong_estimate_moves_the_reservation_and_kills_nothing() -> None:
     # Two GPUs. a is estimated at 50 s but runs 100. b (head, 2 GPUs) gets shadow time 50.
     # c (estimate 40) ends by 42 <= 50: backfilled at 2. d (estimate 5) at 45 ends by 50:
-    # backfilled. At 55 a is past its estimate: it counts as ending now, so the shadow time
-    # is 55 with no extra GPU, and e (10 s) would hold a GPU past it: e waits. a really ends
-    # at 100 (not killed), b runs 100-110, then e.
+    # backfilled. At 55 a is past its estimate: it is expected to run as long again as it has
+    # (believed end 55 + 55 = 110), so the shadow time is 110 and e (10 s, ends by 65) is
+    # backfilled at 55. a really ends at 100 (not killed), b runs 100-110 as reserved.
     jobs = [
         Job("a", 0.0, 100.0, 1),
         Job("b", 1.0, 10.0, 2),
@@ -142,7 +142,7 @@ def test_a_wrong_estimate_moves_the_reservation_and_kills_nothing() -> None:
         "b": (100.0, 110.0),
         "c": (2.0, 42.0),
         "d": (45.0, 50.0),
-        "e": (110.0, 120.0),
+        "e": (55.0, 65.0),
     }
 
 

@@ -11,11 +11,14 @@ from gymnasium.utils.env_checker import check_env
 
 from simulator.engine import Engine, EngineOptions, PauseRun
 from simulator.placement import make_placement
-from simulator.policies import FcfsPolicy
+from simulator.policies import FcfsPolicy, JobState, RunContext
+from simulator.policies.base import sim_jobs
 from simulator.policies.slot import SlotPolicy
 from simulator.rl.env import SchedulingEnv
 from simulator.rl.observe import JOB_FEATURES, Encoder, ObsSpec
+from simulator.rng import Streams
 from simulator.run import SimConfig, simulate
+from simulator.speed import SpeedTable
 from traces.cluster import Cluster
 from traces.errors import UserError
 from traces.model import Workload
@@ -204,3 +207,128 @@ def test_stepped_engine_equals_run() -> None:
     assert e.advance() is False
     b = e.finish()
     assert np.array_equal(a.end_s, b.end_s) and np.array_equal(a.seg_start_s, b.seg_start_s)
+
+
+def test_slots_show_the_oldest_then_the_shortest_of_the_rest() -> None:
+    """Two GPUs, one taken by a long job at 0; eight jobs wait from 1 s (durations 80..10 s in
+    submission order). With 4 slots, 2 of them oldest: the decision at 1 s sees the two oldest
+    (80, 70) and then the two shortest of the rest (10, 20), shortest first."""
+    durations = [1000.0, 80.0, 70.0, 60.0, 50.0, 40.0, 30.0, 20.0, 10.0]
+    wl = Workload.from_columns(
+        job_id=[f"j{i}" for i in range(9)], submit_s=[0.0] + [1.0] * 8, duration_s=durations, num_gpus=[1] * 9
+    )
+    env = SchedulingEnv(wl, Cluster.uniform(1, 2), window_jobs=9, queue_slots=4, oldest_slots=2, time_scale_s=1.0)
+    env.reset(seed=0)
+    obs, _, _, _, info = env.step(0)  # start the long job (waiting was the other choice)
+    slots = obs[: 4 * len(JOB_FEATURES)].reshape(4, len(JOB_FEATURES))
+    assert np.expm1(slots[:, 3]).round().tolist() == [80.0, 70.0, 10.0, 20.0]
+    assert info["action_mask"].tolist() == [True, True, True, True, True]
+    # Starting slot 2 (the 10 s job) and so on: the 20 s job becomes the shortest shown, etc.
+    obs, _, _, _, info = env.step(2)
+    slots = obs[: 4 * len(JOB_FEATURES)].reshape(4, len(JOB_FEATURES))
+    assert np.expm1(slots[:, 3]).round().tolist() == [80.0, 70.0, 20.0, 30.0]
+
+
+@pytest.mark.parametrize("placement", ["pack", "random"])
+def test_an_agent_makes_the_same_schedule_in_the_env_and_as_a_policy(placement: str) -> None:
+    """The env's decisions, taken by an (untrained) network, replayed by `RlPolicy` in a plain
+    engine run with the episode's seed: the same schedule, also when placement draws random GPUs
+    (a paused decision is asked again about the same GPUs, not a second random draw)."""
+    from executor.rl.network import init_weights
+    from simulator.rl.policy import AgentNet, RlPolicy, greedy_action
+
+    wl = _workload(120)
+    cluster = Cluster.uniform(2, 4)
+    env = SchedulingEnv(wl, cluster, window_jobs=50, placement=placement, time_scale_s=600.0)
+    weights = {k: v * 8.0 for k, v in init_weights(env.spec_obs, 8, np.random.default_rng(4)).items()}
+    net = AgentNet(env.spec_obs, 8, weights)
+    for seed in range(3):
+        _episode(env, lambda o, m: greedy_action(net.logits(o), m), seed=seed)
+        window = wl.take(np.arange(env.start_row, env.start_row + 50))
+        window = window.shifted(-float(window.submit_s[0]))
+        streams = Streams.from_seed(env.episode_seed)
+        out = Engine(window, cluster, RlPolicy.from_net(net), make_placement(placement, streams.placement),
+                     EngineOptions(policy_rng=streams.policy)).run()
+        assert np.array_equal(out.seg_start_s, env.last_output.seg_start_s)
+        assert out.seg_gpus == env.last_output.seg_gpus
+
+
+class _First(SlotPolicy):
+    key = "first"
+
+    def choose(self, obs, mask):  # type: ignore[no-untyped-def]
+        return int(np.flatnonzero(mask)[0])
+
+
+def test_jobs_deferred_by_admission_stay_in_the_shortest_slots() -> None:
+    """A deferred job is invisible to `view.job()` but not over: the shortest-slot heap keeps it
+    and shows it once it waits; a job that has ended leaves the heap for good."""
+    wl = Workload.from_columns(job_id=["a", "b", "c", "d"], submit_s=[0.0] * 4,
+                               duration_s=[40.0, 30.0, 20.0, 10.0], num_gpus=[1] * 4)
+    jobs = sim_jobs(wl)
+    policy = _First(queue_slots=2, time_scale_s=1.0)
+    policy.bind(RunContext(wl, Cluster.uniform(1, 1), jobs, np.random.default_rng(0), wl.duration_s.copy(),
+                           SpeedTable.reference()))
+
+    class View:
+        now_s = 0.0
+        waiting = {"a", "b"}
+        ended = {"c"}  # d: deferred by admission (neither waiting nor ended)
+
+        def job(self, job_id: str) -> JobState | None:
+            if job_id not in self.waiting:
+                return None
+            j = jobs["abcd".index(job_id)]
+            return JobState(j, 0.0, 0.0, j.duration_s, 0.0, j.duration_s, 0, 0, math.nan, math.nan, ())
+
+        def has_ended(self, job_id: str) -> bool:
+            return job_id in self.ended
+
+    view = View()
+    shown = policy._shortest_queued(view, 3, set())  # type: ignore[arg-type]
+    assert [s.job.job_id for s in shown] == ["b", "a"]  # shortest first; d deferred, c over
+    assert sorted(row for _, row in policy._shortest) == [0, 1, 3]  # c dropped for good, d kept
+    view.waiting.add("d")  # admitted now
+    assert [s.job.job_id for s in policy._shortest_queued(view, 3, set())] == ["d", "b", "a"]  # type: ignore[arg-type]
+
+
+class _PauseThenFirst(_First):
+    """Pauses at every real choice, then (asked again) takes the first legal action."""
+
+    key = "pause-first"
+    answer: int | None = None
+
+    def choose(self, obs, mask):  # type: ignore[no-untyped-def]
+        if self.answer is None:
+            self.answer = super().choose(obs, mask)
+            self._replay = self._shown
+            raise PauseRun
+        action, self.answer = self.answer, None
+        return action
+
+
+@pytest.mark.parametrize("placement", ["pack", "random"])
+def test_a_stepped_run_with_admission_equals_the_unstepped_one(placement: str) -> None:
+    """Pausing at every choice and resuming gives the unstepped run, with admission control in play
+    and random placement (resuming asks the policy only, about the GPUs it was shown)."""
+    from simulator.admission import make_admission
+
+    wl = _workload(120)
+    cluster = Cluster.uniform(2, 4)
+
+    def engine(policy: SlotPolicy) -> Engine:
+        streams = Streams.from_seed(3)
+        return Engine(wl, cluster, policy, make_placement(placement, streams.placement),
+                      EngineOptions(admission=make_admission("load", factor=0.6), policy_rng=streams.policy))
+
+    ref = engine(_First(queue_slots=4)).run()
+    stepped = engine(_PauseThenFirst(queue_slots=4))
+    stepped.begin()
+    paused, pauses = stepped.advance(), 0
+    while paused:
+        pauses += 1
+        paused = stepped.resume()
+    out = stepped.finish()
+    assert pauses > 10
+    assert np.array_equal(out.seg_start_s, ref.seg_start_s) and out.seg_gpus == ref.seg_gpus
+    assert np.array_equal(out.rejected, ref.rejected)
