@@ -19,10 +19,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
+from engine_speed import best_of  # bench/ is on sys.path when a bench script runs
 
 from simulator.predict import BASELINE, GLOBAL, job_features, train
 from traces.model import Categorical, Workload
@@ -58,15 +58,6 @@ def synthetic(n: int, seed: int = 0, num_users: int = 3000) -> Workload:
         user=Categorical(users, tuple(f"u{i}" for i in range(num_users))),
         group=Categorical((users % 20).astype(np.int32), tuple(f"g{i}" for i in range(20))),
     )
-
-
-def best_of(repeat: int, fn: object) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def fmt_h(seconds: float) -> str:

@@ -29,7 +29,7 @@ from traces.errors import UserError
 from traces.model import Workload
 
 if TYPE_CHECKING:
-    from simulator.policies.base import RunContext
+    from simulator.policies.base import JobState, RunContext
 
 ESTIMATE_KINDS: tuple[str, ...] = ("actual", "noisy", "predicted")
 
@@ -76,6 +76,11 @@ def duration_estimates(workload: Workload, spec: EstimateSpec, rng: np.random.Ge
     return duration * np.exp(rng.normal(0.0, spec.sigma, len(duration)))
 
 
+def estimated_remaining_s(state: JobState) -> float:
+    """Reference-GPU seconds of work a job has left by its estimate (never below zero)."""
+    return max(state.estimate_s - state.work_done_s, 0.0)
+
+
 def uses_estimates(ctx: RunContext) -> bool:
     """Whether a run's policies see estimates rather than the actual durations.
 
@@ -89,4 +94,4 @@ def uses_estimates(ctx: RunContext) -> bool:
     return not np.array_equal(ctx.estimate_s, ctx.workload.duration_s)
 
 
-__all__ = ["ESTIMATE_KINDS", "EstimateSpec", "duration_estimates", "uses_estimates"]
+__all__ = ["ESTIMATE_KINDS", "EstimateSpec", "duration_estimates", "estimated_remaining_s", "uses_estimates"]

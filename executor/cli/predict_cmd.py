@@ -50,7 +50,7 @@ class ModelKind(enum.StrEnum):
 TestFractionOpt = Annotated[
     float | None,
     typer.Option("--test-fraction", help="The last fraction of the jobs by submit time held out for testing "
-                 "(never trained on) [train: 0.2; eval: the model's].", show_default=False),
+                 "(never trained on); default: 0.2 for train, the model's for eval.", show_default=False),
 ]
 
 

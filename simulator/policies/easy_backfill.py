@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from heapq import heappop, heappush
 from typing import Any, ClassVar, NamedTuple
 
+from simulator.estimates import estimated_remaining_s
 from simulator.policies.base import ClusterView, Decision, JobState, RunContext, Start
 
 
@@ -57,11 +58,6 @@ def backfill_use(now_s: float, estimate_s: float, gpus_of_head: int, res: Reserv
     if gpus_of_head <= res.extra_gpus:
         return gpus_of_head
     return None
-
-
-def _estimated_work_s(state: JobState) -> float:
-    """Reference-GPU seconds of work a job has left by its estimate (never below zero)."""
-    return max(state.estimate_s - state.work_done_s, 0.0)
 
 
 def _believed_end_s(info: _Run, now_s: float) -> float:
@@ -212,7 +208,7 @@ class EasyBackfillPolicy:
     def _start(self, state: JobState, gpu_ids: tuple[str, ...], now: float) -> Start:
         row = state.job.row
         actual = state.remaining_work_s
-        estimated = _estimated_work_s(state)
+        estimated = estimated_remaining_s(state)
         ratio = 1.0 if estimated == actual else estimated / actual if actual > 0 else 0.0
         self._state[row] = _RUNNING
         self._num_stale += 1
@@ -259,7 +255,7 @@ class EasyBackfillPolicy:
 
     def _estimated_run_s(self, state: JobState, gpu_ids: tuple[str, ...]) -> float:
         """How long a queued job would run on these GPUs by its estimate (a gang runs at its slowest GPU)."""
-        work_s = _estimated_work_s(state)
+        work_s = estimated_remaining_s(state)
         speed, model = self.ctx.speed, state.job.model_name
         factor = min(speed.factor(self._gpu_info[g][0], model) for g in gpu_ids)
         return work_s if factor == 1.0 else work_s / factor

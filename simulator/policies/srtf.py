@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
-from simulator.estimates import uses_estimates
+from simulator.estimates import estimated_remaining_s, uses_estimates
 from simulator.policies.base import (
     ClusterView,
     Decision,
@@ -31,11 +31,6 @@ from simulator.policies.base import (
     RunContext,
     RunningIndex,
 )
-
-
-def estimated_remaining_s(state: JobState) -> float:
-    """Reference-GPU seconds of work a job has left by its estimate (never below zero)."""
-    return max(state.estimate_s - state.work_done_s, 0.0)
 
 
 class SrtfPolicy(PreemptiveOrderedPolicy):
