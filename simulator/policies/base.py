@@ -263,10 +263,10 @@ class ClusterView(abc.ABC):
     def job(self, job_id: str) -> JobState | None:
         """The job's state if it is queued or running, else None."""
 
+    @abc.abstractmethod
     def has_ended(self, job_id: str) -> bool:
         """Whether the job is over (done or rejected); False while it waits, runs, is deferred by
-        admission control or has not arrived. O(1). Views that cannot tell raise NotImplementedError."""
-        raise NotImplementedError
+        admission control or has not arrived. O(1)."""
 
     @abc.abstractmethod
     def free_gpus(self) -> Mapping[str, tuple[str, ...]]:
