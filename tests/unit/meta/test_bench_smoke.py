@@ -11,12 +11,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 
 
-def test_simulator_speed_quick_run_prints_its_table() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "simulator_speed.py"), "--quick"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
-    )
+def run_bench(script: str, *args: str, timeout_s: int) -> subprocess.CompletedProcess[str]:
+    """Run `bench/<script> args` from the repository root; a non-zero exit fails with its output."""
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / script), *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False)
     assert proc.returncode == 0, f"bench failed:\n{proc.stdout}{proc.stderr}"
+    return proc
+
+
+def test_simulator_speed_quick_run_prints_its_table() -> None:
+    proc = run_bench("simulator_speed.py", "--quick", timeout_s=300)
     lines = proc.stdout.splitlines()
     header = [line for line in lines if line.startswith("case ")]
     assert len(header) == 1 and header[0].split()[:5] == ["case", "jobs", "wall", "s", "peak"]
@@ -29,11 +33,7 @@ def test_simulator_speed_quick_run_prints_its_table() -> None:
 
 @pytest.mark.slow
 def test_solvers_quick_run_prints_its_tables() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "solver_quality.py"), "--quick"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
-    )
-    assert proc.returncode == 0, f"bench failed:\n{proc.stdout}{proc.stderr}"
+    proc = run_bench("solver_quality.py", "--quick", timeout_s=600)
     lines = proc.stdout.splitlines()
     header = [line for line in lines if line.startswith("jobs ")]
     assert len(header) == 1 and header[0].split()[:6] == ["jobs", "greedy", "lp", "sa", "ga", "cpsat"]
@@ -46,11 +46,7 @@ def test_solvers_quick_run_prints_its_tables() -> None:
 def test_sweep_speed_quick_run_prints_its_table() -> None:
     # --no-ray: a second Ray runtime beside the session's (tests/conftest.py `ray_local`) is not started;
     # the Ray backend is tested against the pool in tests/unit/executor/test_sweep_ray.py.
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "sweep_speed.py"), "--quick", "--no-ray"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert proc.returncode == 0, f"bench failed:\n{proc.stdout}{proc.stderr}"
+    proc = run_bench("sweep_speed.py", "--quick", "--no-ray", timeout_s=300)
     lines = proc.stdout.splitlines()
     header = [line for line in lines if line.startswith("backend ")]
     assert len(header) == 1 and header[0].split()[:6] == ["backend", "workers", "runs", "wall", "s", "runs/min"]
@@ -61,21 +57,13 @@ def test_sweep_speed_quick_run_prints_its_table() -> None:
 
 
 def test_predict_accuracy_quick_run_prints_its_table() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "predict_accuracy.py"), "--quick"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert proc.returncode == 0, f"bench failed:\n{proc.stdout}{proc.stderr}"
+    proc = run_bench("predict_accuracy.py", "--quick", timeout_s=300)
     assert "gbm" in proc.stdout and "median" in proc.stdout, proc.stdout
 
 
 @pytest.mark.slow
 def test_rl_eval_quick_run_prints_its_tables() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "rl_eval.py"), "--quick"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
-    )
-    assert proc.returncode == 0, f"bench failed:\n{proc.stdout}{proc.stderr}"
+    proc = run_bench("rl_eval.py", "--quick", timeout_s=600)
     lines = proc.stdout.splitlines()
     tables = [i for i, line in enumerate(lines) if line.startswith("| policy |")]
     assert len(tables) == 2, proc.stdout  # held-out windows, then the whole tail
